@@ -1,0 +1,196 @@
+"""`/v1/batches`: submit a CSV of jobs, follow it, list its jobs, fetch its results, cancel it."""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+from sqlmodel import Session
+
+from services.api.deps import SessionDep, TenantDep
+from services.api.multipart import FormData, StreamingForm
+from services.api.routes.jobs import parse_statuses
+from shared.db import get_engine
+from shared.domain import batches
+from shared.domain.batch_csv import RESULT_COLUMNS, safe_cell
+from shared.domain.errors import TooLarge, ValidationFailed
+from shared.domain.views import job_public, turns_for
+from shared.settings import get_settings
+from shared.upstream import cancel_render_quietly
+
+router = APIRouter(prefix="/v1/batches", tags=["batches"])
+log = logging.getLogger(__name__)
+
+REPEATABLE = frozenset({"webhook_events_filter"})
+FIELDS = frozenset({"webhook", "webhook_events_filter", "on_error", "max_in_flight"})
+FORM_SLACK = 64 * 1024  # multipart boundaries and the small fields, on top of the file itself
+
+BATCH_BODY_DOC: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary", "description": "the CSV (UTF-8, BOM allowed)"},
+                        "on_error": {"type": "string", "enum": ["reject", "skip"], "default": "reject"},
+                        "max_in_flight": {"type": "integer", "minimum": 1},
+                        "webhook": {"type": "string"},
+                        "webhook_events_filter": {"type": "string", "description": "start,progress,completed"},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+class _BatchForm(StreamingForm):
+    """The batch form: one `file` part, small fields; repeated `webhook_events_filter` fields add up."""
+
+    def _part_end(self) -> None:
+        name = self._cur.name
+        previous = self.form.fields.get(name) if self._cur.file is None else None
+        super()._part_end()
+        if previous is not None and name in REPEATABLE:
+            self.form.fields[name] = previous + "," + self.form.fields[name]
+
+
+def _file_limit(field: str, filename: str) -> int:
+    if field != "file":
+        raise ValidationFailed(f"unexpected file field {field!r}; send the CSV as the 'file' part", field=field)
+    return get_settings().batch_max_bytes
+
+
+async def _read_form(request: Request) -> FormData:
+    limit = get_settings().batch_max_bytes
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > limit + FORM_SLACK:
+        raise TooLarge(f"the file is larger than the limit of {limit} bytes", field="file")
+    try:
+        form = await _BatchForm(get_settings().effective_uploads_dir / "batches", _file_limit).read(request)
+    except TooLarge as exc:  # the form reader counts in MB; say the exact limit
+        if exc.field != "file":
+            raise
+        raise TooLarge(f"the file is larger than the limit of {limit} bytes", field="file") from None
+    try:
+        unknown = sorted(set(form.fields) - FIELDS)
+        if unknown:
+            raise ValidationFailed(f"unknown form field {unknown[0]!r}", field=unknown[0])
+        if len(form.files) != 1:
+            raise ValidationFailed("send exactly one CSV file as the 'file' part", field="file")
+    except BaseException:
+        form.cleanup()
+        raise
+    return form
+
+
+@router.post("", status_code=201, openapi_extra=BATCH_BODY_DOC, summary="Submit a CSV of jobs")
+async def create(request: Request, response: Response, tenant: TenantDep) -> dict[str, Any]:
+    """Every row is checked before any job exists: a refused file answers 422 with every error as
+    `{"line", "column", "message"}`; with `on_error=skip` good rows run and bad rows are reported."""
+    form = await _read_form(request)
+    try:
+        view = await run_in_threadpool(_create, tenant.id, form)
+    finally:
+        form.cleanup()
+    response.headers["Location"] = view["urls"]["get"]
+    return view
+
+
+def _create(tenant_id: str, form: FormData) -> dict[str, Any]:
+    fields = form.fields
+    filters = fields.get("webhook_events_filter")
+    options = batches.parse_options(
+        fields.get("on_error"),
+        fields.get("max_in_flight"),
+        fields.get("webhook"),
+        [filters] if filters is not None else None,
+    )
+    with Session(get_engine(), expire_on_commit=False) as session:
+        made = batches.create_batch(session, tenant_id, form.files[0].path, options)
+        session.commit()
+        view = batches.batch_public(session, made.batch)
+    if made.scan.errors:
+        view["row_errors"] = [e.public() for e in made.scan.errors]
+    return view
+
+
+@router.get("/{batch_id}", summary="Get a batch: status and counts per job status")
+def read(batch_id: str, tenant: TenantDep, session: SessionDep) -> dict[str, Any]:
+    return batches.batch_public(session, batches.get_batch(session, tenant.id, batch_id))
+
+
+@router.get("/{batch_id}/jobs", summary="List a batch's jobs, in input order")
+def jobs(
+    batch_id: str,
+    tenant: TenantDep,
+    session: SessionDep,
+    status: Annotated[list[str] | None, Query(description="queued, starting, ...; repeat or comma-separate.")] = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> dict[str, Any]:
+    batch = batches.get_batch(session, tenant.id, batch_id)
+    rows, next_cursor = batches.list_batch_jobs(
+        session, batch, status=parse_statuses(status), cursor=cursor, limit=limit
+    )
+    turns = turns_for(session, [j.id for j in rows])
+    return {
+        "data": [job_public(j, turns[j.id]) for j in rows],
+        "next_cursor": next_cursor,
+        "has_more": next_cursor is not None,
+    }
+
+
+@router.get("/{batch_id}/results.csv", summary="The batch's results: one line per input row, in input order")
+def results(batch_id: str, tenant: TenantDep, session: SessionDep) -> StreamingResponse:
+    batches.get_batch(session, tenant.id, batch_id)  # 404 before the stream starts
+    headers = {"Content-Disposition": f'attachment; filename="{batch_id}-results.csv"'}
+    return StreamingResponse(_results_csv(batch_id), media_type="text/csv; charset=utf-8", headers=headers)
+
+
+def _results_csv(batch_id: str) -> Iterator[bytes]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(RESULT_COLUMNS)
+    with Session(get_engine()) as session:
+        for count, row in enumerate(batches.result_rows(session, batch_id), start=1):
+            writer.writerow([row[0], *(safe_cell(cell) for cell in row[1:])])
+            if count % 500 == 0:
+                yield _drain(buffer)
+    yield _drain(buffer)
+
+
+def _drain(buffer: io.StringIO) -> bytes:
+    data = buffer.getvalue().encode("utf-8")
+    buffer.seek(0)
+    buffer.truncate()
+    return data
+
+
+@router.post("/{batch_id}/cancel", summary="Cancel a batch: queued jobs at once, running ones as they stop")
+def cancel(batch_id: str, tenant: TenantDep, session: SessionDep) -> dict[str, Any]:
+    batch, renders = batches.cancel_batch(session, tenant.id, batch_id)
+    session.commit()
+    for profile, render_id in renders:
+        cancel_render_quietly(profile, render_id)
+    return batches.batch_public(session, batch)
+
+
+@router.post("/{batch_id}/resume", summary="Resume a batch paused for credits")
+def resume(batch_id: str, tenant: TenantDep, session: SessionDep) -> dict[str, Any]:
+    """A batch the upstream stopped with 2001 (out of credits) waits, paused; once credits are back, this continues
+    it (402 with the numbers while they are still short)."""
+    batch = batches.resume_batch(session, tenant.id, batch_id)
+    session.commit()
+    batches.settle(batch.id)
+    session.refresh(batch)
+    return batches.batch_public(session, batch)

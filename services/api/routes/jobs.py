@@ -1,0 +1,196 @@
+"""`/v1/jobs`: create (JSON or multipart), read, list, cancel."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from sqlmodel import Session, select
+
+from services.api.deps import SessionDep, TenantDep
+from services.api.job_intake import read_json_spec, read_multipart_spec
+from shared.db import get_engine
+from shared.domain.credit_admission import admit
+from shared.domain.errors import ValidationFailed
+from shared.domain.jobs import cancel_job, create_job, get_job, list_jobs
+from shared.domain.views import job_public, load_public, turns_for
+from shared.models import Job, JobStatus
+from shared.settings import get_settings
+from shared.upstream import cancel_render_quietly
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+log = logging.getLogger(__name__)
+PREFER_WAIT = re.compile(r"(?:^|[;,\s])wait=(\d+)")
+
+JOB_BODY_DOC: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/JobSpec"}},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["job"],
+                    "properties": {
+                        "job": {"type": "string", "description": "the job as JSON (send it before the files)"},
+                        "files": {"type": "array", "items": {"type": "string", "format": "binary"}},
+                    },
+                }
+            },
+        },
+    }
+}
+
+
+def prefer_wait(prefer: str | None) -> int:
+    if not prefer:
+        return 0
+    match = PREFER_WAIT.search(prefer)
+    if not match:
+        return 0
+    seconds = int(match.group(1))
+    limit = get_settings().prefer_wait_max_s
+    if seconds > limit:
+        raise ValidationFailed(f"Prefer: wait={seconds} is over the limit of {limit} seconds", field="Prefer")
+    return seconds
+
+
+@router.post("", status_code=201, openapi_extra=JOB_BODY_DOC, summary="Create a job")
+async def create(
+    request: Request,
+    response: Response,
+    tenant: TenantDep,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    prefer: Annotated[str | None, Header()] = None,
+) -> dict[str, Any]:
+    """Create a generation job. JSON body, or multipart with a `job` JSON field and `files` parts."""
+    wait_s = prefer_wait(prefer)
+    files: list[dict[str, Any]] = []
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        spec, form = await read_multipart_spec(request)
+        files = [{"path": str(f.path), "filename": f.filename, "size": f.size} for f in form.files]
+    else:
+        spec, form = await read_json_spec(request), None
+
+    def write() -> tuple[dict[str, Any], bool, bool]:
+        with Session(get_engine(), expire_on_commit=False) as session:
+            if not _replays(session, tenant.id, idempotency_key):
+                admit(session, {spec.profile: len(spec.turns())})
+            made = create_job(session, tenant.id, spec, idempotency_key=idempotency_key, files=files)
+            session.commit()
+            view = load_public(session, made.job)
+            return view, made.created, JobStatus(made.job.status).terminal
+
+    try:
+        view, created, done = await run_in_threadpool(write)
+    except BaseException:
+        if form is not None:
+            form.cleanup()
+        raise
+    if not created:
+        response.headers["Idempotent-Replayed"] = "true"
+        if form is not None:
+            form.cleanup()
+    if wait_s and not done:
+        view = await _wait_for_end(tenant.id, view["id"], wait_s)
+        response.headers["Preference-Applied"] = f"wait={wait_s}"
+    response.headers["Location"] = view["urls"]["get"]
+    return view
+
+
+def _replays(session: Session, tenant_id: str, key: str | None) -> bool:
+    """An Idempotency-Key seen before answers with the earlier job; it is not new work to pay for."""
+    if key is None:
+        return False
+    found = session.exec(select(Job.id).where(Job.tenant_id == tenant_id, Job.idempotency_key == key)).first()
+    return found is not None
+
+
+async def _wait_for_end(tenant_id: str, job_id: str, wait_s: int) -> dict[str, Any]:
+    deadline = time.monotonic() + wait_s
+    while True:
+        view = await run_in_threadpool(_read, tenant_id, job_id)
+        if JobStatus(view["status"]).terminal or time.monotonic() >= deadline:
+            return view
+        await asyncio.sleep(min(0.5, max(0.05, deadline - time.monotonic())))
+
+
+def _read(tenant_id: str, job_id: str) -> dict[str, Any]:
+    with Session(get_engine(), expire_on_commit=False) as session:
+        return load_public(session, get_job(session, tenant_id, job_id))
+
+
+@router.get("/{job_id}", summary="Get a job")
+def read(job_id: str, tenant: TenantDep, session: SessionDep) -> dict[str, Any]:
+    return load_public(session, get_job(session, tenant.id, job_id))
+
+
+@router.get("", summary="List jobs, newest first")
+def index(
+    tenant: TenantDep,
+    session: SessionDep,
+    status: Annotated[list[str] | None, Query(description="queued, starting, ...; repeat or comma-separate.")] = None,
+    batch_id: str | None = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> dict[str, Any]:
+    statuses = parse_statuses(status)
+    jobs, next_cursor = list_jobs(
+        session,
+        tenant.id,
+        status=statuses,
+        batch_id=batch_id,
+        created_after=created_after,
+        created_before=created_before,
+        cursor=cursor,
+        limit=limit,
+    )
+    turns = turns_for(session, [j.id for j in jobs])
+    return {
+        "data": [job_public(j, turns[j.id]) for j in jobs],
+        "next_cursor": next_cursor,
+        "has_more": next_cursor is not None,
+    }
+
+
+def parse_statuses(values: list[str] | None) -> list[str] | None:
+    if not values:
+        return None
+    wanted = [v.strip() for value in values for v in value.split(",") if v.strip()]
+    known = [s.value for s in JobStatus]
+    for value in wanted:
+        if value not in known:
+            raise ValidationFailed(f"status {value!r} is not one of {', '.join(known)}", field="status")
+    return wanted
+
+
+CANCEL_WAIT_S = 10
+
+
+@router.post("/{job_id}/cancel", summary="Cancel a job (and its upstream render)")
+async def cancel(job_id: str, response: Response, tenant: TenantDep) -> dict[str, Any]:
+    """A job between steps is canceled at once. A job whose step is running is flagged; its worker stops it (and
+    cancels an upstream render in flight) within seconds. The reply waits for that, up to a few seconds: 200 with
+    the canceled job, or 202 while the cancel is still under way."""
+
+    def flag() -> tuple[str, str | None]:
+        with Session(get_engine(), expire_on_commit=False) as session:
+            job, render_id = cancel_job(session, tenant.id, job_id)
+            session.commit()
+            return job.profile, render_id
+
+    profile, render_id = await run_in_threadpool(flag)
+    if render_id:
+        await run_in_threadpool(cancel_render_quietly, profile, render_id)
+    view = await _wait_for_end(tenant.id, job_id, CANCEL_WAIT_S)
+    if not JobStatus(view["status"]).terminal:
+        response.status_code = 202
+    return view

@@ -1,0 +1,149 @@
+"""A small client for the reelmill API, for the `submit` and `batch` commands.
+
+The URL comes from `REELMILL_API_URL` (default http://127.0.0.1:8000), the key from `REELMILL_API_KEY`. Every
+failure becomes an `ApiError` whose message is the API's own error body (`{"error": {"code", "message", ...}}`);
+a 4xx is the caller's input (exit code 2), anything else is a failure on the way (exit code 1).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+CHUNK = 64 * 1024
+
+EXIT_OK = 0  # everything asked for succeeded
+EXIT_FAILED = 1  # a job or row failed, or the API could not be reached / answered 5xx
+EXIT_USAGE = 2  # bad input or usage: a 4xx from the API, a missing file, a missing key
+EXIT_INTERRUPTED = 130  # Ctrl-C while watching (the job or batch keeps running)
+
+
+class ApiError(Exception):
+    def __init__(
+        self, message: str, *, status: int | None = None, code: str = "", details: Any = None, usage: bool = False
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+        self.details = details
+        self.usage = usage
+
+    @property
+    def exit_code(self) -> int:
+        """2 when the request itself was wrong (a 4xx, a missing key or file), 1 for a failure on the way."""
+        if self.usage or (self.status is not None and 400 <= self.status < 500):
+            return EXIT_USAGE
+        return EXIT_FAILED
+
+
+class ApiClient:
+    def __init__(self, base_url: str, key: str, *, timeout: float = 30.0, transport: httpx.BaseTransport | None = None):
+        self.base_url = base_url.rstrip("/")
+        self.http = httpx.Client(
+            base_url=self.base_url,
+            headers={"Authorization": f"Bearer {key}", "User-Agent": "reelmill-cli"},
+            timeout=timeout,
+            transport=transport,
+        )
+
+    @classmethod
+    def from_env(cls) -> ApiClient:
+        key = os.environ.get("REELMILL_API_KEY", "").strip()
+        if not key:
+            raise ApiError(
+                "set REELMILL_API_KEY to your API key (`reelmill keys create --tenant NAME` makes one)", usage=True
+            )
+        return cls(os.environ.get("REELMILL_API_URL", DEFAULT_URL), key)
+
+    def close(self) -> None:
+        self.http.close()
+
+    # ---- requests ---------------------------------------------------------------------------------------
+
+    def request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            resp = self.http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise ApiError(f"cannot reach the reelmill API at {self.base_url}: {exc.__class__.__name__}") from None
+        _raise_for(resp)
+        return resp.json()
+
+    def create_job(self, job: dict[str, Any], files: list[Path]) -> dict[str, Any]:
+        if not files:
+            return self.request("POST", "/v1/jobs", json=job)
+        with ExitStack() as stack:
+            parts = [("files", (p.name, stack.enter_context(p.open("rb")))) for p in files]
+            return self.request("POST", "/v1/jobs", data={"job": json.dumps(job)}, files=parts, timeout=None)
+
+    def get_job(self, job_id: str) -> dict[str, Any]:
+        return self.request("GET", f"/v1/jobs/{job_id}")
+
+    def create_batch(self, csv_path: Path, fields: dict[str, str]) -> dict[str, Any]:
+        with csv_path.open("rb") as handle:
+            files = {"file": (csv_path.name, handle, "text/csv")}
+            return self.request("POST", "/v1/batches", data=fields, files=files, timeout=600.0)
+
+    def get_batch(self, batch_id: str) -> dict[str, Any]:
+        return self.request("GET", f"/v1/batches/{batch_id}")
+
+    def stream(self, path_or_url: str, *, auth: bool = True) -> Iterator[bytes]:
+        """The bytes at an API path (or, with ``auth=False``, any URL such as a video's CDN address), in chunks."""
+        client = self.http if auth else httpx.Client(timeout=self.http.timeout, follow_redirects=True)
+        try:
+            with client.stream("GET", path_or_url) as resp:
+                if resp.status_code >= 400:
+                    resp.read()
+                    _raise_for(resp)
+                yield from resp.iter_bytes(CHUNK)
+        except httpx.HTTPError as exc:
+            raise ApiError(f"download from {path_or_url} failed: {exc.__class__.__name__}") from None
+        finally:
+            if not auth:
+                client.close()
+
+
+def _raise_for(resp: httpx.Response) -> None:
+    if resp.status_code < 400:
+        return
+    try:
+        error = resp.json().get("error", {})
+    except (ValueError, AttributeError):
+        error = {}
+    if not isinstance(error, dict):
+        error = {}
+    message = error.get("message") or f"HTTP {resp.status_code} {resp.reason_phrase}"
+    raise ApiError(message, status=resp.status_code, code=error.get("code", ""), details=error.get("details"))
+
+
+# ---- what the commands share: error output -----------------------------------------------------------------
+
+
+def report_error(error: ApiError, console: Console | None = None) -> int:
+    """Print the API's error (and its details: row errors as a table) to stderr; return the exit code."""
+    console = console or Console(stderr=True)
+    console.print(f"[bold red]error:[/] {escape(error.message)}", highlight=False)
+    details = error.details if isinstance(error.details, list) else []
+    rows = [d for d in details if isinstance(d, dict)]
+    if rows:
+        console.print(error_table(rows))
+    return error.exit_code
+
+
+def error_table(rows: list[dict[str, Any]]) -> Table:
+    """Row errors (`line`, `column`, `message`) or field errors (`field`, `message`) as a table."""
+    keys = ["line", "column", "message"] if "line" in rows[0] else ["field", "message"]
+    table = Table(*[k.capitalize() for k in keys], show_lines=False, highlight=False)
+    for row in rows:
+        table.add_row(*[escape("" if row.get(k) is None else str(row.get(k))) for k in keys])
+    return table

@@ -1,0 +1,206 @@
+"""`reelmill batch submit|status|results`: send a CSV of jobs, follow it with a live progress bar, fetch results.
+
+Ctrl-C stops watching, never the batch: it runs on the server, and `reelmill batch status ID --wait` reattaches.
+Exit codes: 0 every row succeeded, 1 some row failed, was canceled or skipped, 2 bad input or usage.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+from services.cli.api_client import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    ApiClient,
+    ApiError,
+    error_table,
+    report_error,
+)
+from services.cli.submit import poll_every
+
+app = typer.Typer(help="Submit a CSV of jobs, follow it, fetch its results.", no_args_is_help=True)
+FINAL = ("completed", "canceled")
+DONE = ("succeeded", "failed", "canceled")
+
+
+@app.command("submit")
+def submit(
+    csv_file: Annotated[Path, typer.Argument(help="The CSV: a header (prompt, profile, asset_urls, ...), then jobs.")],
+    wait: Annotated[bool, typer.Option("--wait", "-w", help="Follow the batch with a progress bar.")] = False,
+    on_error: Annotated[
+        str, typer.Option(help="reject: refuse a file with any bad row; skip: run the rest.")
+    ] = "reject",
+    max_in_flight: Annotated[int | None, typer.Option(help="How many of its jobs run at once.")] = None,
+    webhook: Annotated[str | None, typer.Option(help="Send job and batch.completed events here.")] = None,
+    webhook_events: Annotated[str | None, typer.Option(help="Which job events: start,progress,completed.")] = None,
+) -> None:
+    """Submit a batch. Without --wait, exit 0 once the API accepted it."""
+    console = Console()
+    fields = {"on_error": on_error}
+    if max_in_flight is not None:
+        fields["max_in_flight"] = str(max_in_flight)
+    if webhook:
+        fields["webhook"] = webhook
+    if webhook_events:
+        fields["webhook_events_filter"] = webhook_events
+    try:
+        if not csv_file.is_file():
+            raise ApiError(f"no such file: {csv_file}", usage=True)
+        client = ApiClient.from_env()
+        batch = client.create_batch(csv_file, fields)
+        _accepted(batch, console)
+        code = _follow(client, batch, console) if wait else EXIT_OK
+    except ApiError as exc:
+        code = report_error(exc)
+    raise typer.Exit(code)
+
+
+@app.command("status")
+def status(
+    batch_id: Annotated[str, typer.Argument(help="The batch id (bat_...).")],
+    wait: Annotated[
+        bool, typer.Option("--wait", "-w", help="Follow the batch to its end (reattach after Ctrl-C).")
+    ] = False,
+) -> None:
+    """Show a batch's status and counts; with --wait, follow it to the end."""
+    console = Console()
+    try:
+        client = ApiClient.from_env()
+        batch = client.get_batch(batch_id)
+        if wait:
+            code = _follow(client, batch, console)
+        else:
+            console.print(summary_line(batch), highlight=False)
+            code = outcome(batch) if batch["status"] in FINAL else EXIT_OK
+    except ApiError as exc:
+        code = report_error(exc)
+    raise typer.Exit(code)
+
+
+@app.command("results")
+def results(
+    batch_id: Annotated[str, typer.Argument(help="The batch id (bat_...).")],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the CSV here (default: stdout).")] = None,
+) -> None:
+    """Fetch results.csv: line, external_id, status, output_url, error; one line per input row."""
+    try:
+        client = ApiClient.from_env()
+        chunks = client.stream(f"/v1/batches/{batch_id}/results.csv")
+        if output is None:
+            for chunk in chunks:
+                sys.stdout.buffer.write(chunk)
+            sys.stdout.buffer.flush()
+        else:
+            _save(chunks, output)
+            Console(stderr=True).print(f"wrote {escape(str(output))}", highlight=False)
+    except ApiError as exc:
+        raise typer.Exit(report_error(exc)) from None
+    raise typer.Exit(EXIT_OK)
+
+
+def _save(chunks: Any, output: Path) -> None:
+    partial = output.with_name(output.name + ".part")
+    try:
+        with partial.open("wb") as handle:
+            for chunk in chunks:
+                handle.write(chunk)
+        partial.replace(output)
+    except OSError as exc:
+        raise ApiError(f"cannot write {output}: {exc.strerror}", usage=True) from None
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+# ---- output ----------------------------------------------------------------------------------------------
+
+
+def _accepted(batch: dict[str, Any], console: Console) -> None:
+    jobs = batch["total"] - batch["skipped"]
+    skipped = batch["skipped"]
+    console.print(f"batch [bold]{batch['id']}[/] accepted: {jobs} jobs, {skipped} rows skipped", highlight=False)
+    if batch.get("row_errors"):
+        console.print("skipped rows:")
+        console.print(error_table(batch["row_errors"]))
+
+
+def counts_of(batch: dict[str, Any]) -> tuple[int, int, int, int]:
+    """(done, failed, running, jobs): failed counts canceled jobs too."""
+    counts = batch["counts"]
+    done = sum(counts.get(s, 0) for s in DONE)
+    failed = counts.get("failed", 0) + counts.get("canceled", 0)
+    running = counts.get("starting", 0) + counts.get("processing", 0)
+    return done, failed, running, batch["total"] - batch["skipped"]
+
+
+def summary_line(batch: dict[str, Any]) -> str:
+    c = batch["counts"]
+    return (
+        f"batch {batch['id']} {batch['status']}: {c.get('succeeded', 0)} succeeded, {c.get('failed', 0)} failed, "
+        f"{c.get('canceled', 0)} canceled, {c.get('starting', 0) + c.get('processing', 0)} running, "
+        f"{c.get('queued', 0)} queued, {batch['skipped']} skipped"
+    )
+
+
+def outcome(batch: dict[str, Any]) -> int:
+    c = batch["counts"]
+    bad = c.get("failed", 0) + c.get("canceled", 0) + batch["skipped"]
+    return EXIT_OK if batch["status"] == "completed" and bad == 0 else EXIT_FAILED
+
+
+class _Rate:
+    """Jobs finished per second since watching began, and the time left at that pace."""
+
+    def __init__(self, done: int) -> None:
+        self.start_done = done
+        self.started = time.monotonic()
+
+    def text(self, done: int, jobs: int) -> str:
+        elapsed = time.monotonic() - self.started
+        finished = done - self.start_done
+        if finished <= 0 or elapsed <= 0:
+            return "rate -, left -"
+        rate = finished / elapsed
+        left = (jobs - done) / rate
+        return f"{rate * 60:.1f}/min, left {_duration(left)}"
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
+
+
+def _follow(client: ApiClient, batch: dict[str, Any], console: Console) -> int:
+    """The live progress bar until the batch ends. Ctrl-C stops watching only."""
+    done, failed, running, jobs = counts_of(batch)
+    rate = _Rate(done)
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}")]
+    try:
+        with Progress(*columns, console=console, transient=True) as bar:
+            task = bar.add_task(batch["id"], total=jobs, completed=done, info="")
+            while True:
+                done, failed, running, jobs = counts_of(batch)
+                info = f"failed {failed} · running {running} · {rate.text(done, jobs)}"
+                bar.update(task, completed=done, total=jobs, info=info)
+                if batch["status"] in FINAL:
+                    break
+                time.sleep(poll_every())
+                batch = client.get_batch(batch["id"])
+    except KeyboardInterrupt:
+        batch_id = batch["id"]
+        console.print(
+            f"stopped watching; batch {batch_id} keeps running. Reattach with: reelmill batch status {batch_id} --wait",
+            highlight=False,
+        )
+        return EXIT_INTERRUPTED
+    console.print(summary_line(batch), highlight=False)
+    return outcome(batch)

@@ -1,0 +1,63 @@
+"""What a step sees: a detached snapshot of the job and its turns, the upstream client, and two ways to write
+before the step ends (a checkpoint that must land before an upstream call, and live events)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, update
+
+from services.worker.lease import renewer
+from shared.db import session_scope
+from shared.domain.transitions import job_event
+from shared.models import Job, JobTurn
+from shared.nemo.client import NemoClient
+from shared.nemo.profiles import SkillProfile, get_profile
+from shared.settings import Settings
+
+
+class LeaseLost(RuntimeError):
+    """Another worker owns this job now (our lease ran out): stop without writing anything."""
+
+
+@dataclass
+class StepContext:
+    job: Job
+    turns: list[JobTurn]
+    owner: str
+    client: NemoClient
+    settings: Settings
+
+    @property
+    def turn(self) -> JobTurn:
+        return self.turns[self.job.turn_index]
+
+    @property
+    def profile(self) -> SkillProfile:
+        return get_profile(self.job.profile)
+
+    @property
+    def is_last_turn(self) -> bool:
+        return self.job.turn_index >= len(self.turns) - 1
+
+    def checkpoint(self, **turn_fields: Any) -> None:
+        """Write fields of the current turn now (e.g. a render id before the render is submitted): one UPDATE that
+        only lands while this worker still holds the job's lease."""
+        still_ours = select(Job.id).where(Job.id == self.job.id, Job.lease_owner == self.owner).exists()
+        with session_scope() as session:
+            written = session.exec(  # type: ignore[call-overload]
+                update(JobTurn).where(JobTurn.id == self.turn.id, still_ours).values(**turn_fields)
+            ).rowcount
+        if written != 1:
+            raise LeaseLost(self.job.id)
+        for name, value in turn_fields.items():
+            setattr(self.turn, name, value)
+
+    def live(self, type: str, data: dict[str, Any]) -> None:
+        """Emit a live-only event (a backend text, "still working") while the step runs."""
+        with session_scope() as session:
+            job_event(session, self.job, type, data)
+
+    def cancel_requested(self) -> bool:
+        return renewer.cancel_requested(self.job.id)

@@ -1,0 +1,125 @@
+"""Leases: which worker runs a job's current step, and until when.
+
+A task carries the job's `step_seq`; claiming succeeds only for the current seq, on a job that is not leased (or
+whose lease ran out), so a duplicate or stale message does nothing. While a step runs, one renewer thread per
+process extends every held lease in one statement and reports jobs whose client asked to cancel.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+
+from sqlalchemy import and_, or_, update
+from sqlmodel import Session, select
+
+from shared.db import session_scope
+from shared.models import TERMINAL_JOB_STATUSES, Job
+from shared.settings import get_settings
+from shared.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+_TERMINAL = [s.value for s in TERMINAL_JOB_STATUSES]
+
+
+def new_owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def claim(session: Session, job_id: str, seq: int, owner: str) -> Job | None:
+    """Take the lease for step ``seq`` of the job, in the caller's transaction; the claimed row, or None when the
+    task is stale (another seq), the job ended, or another worker holds a live lease."""
+    now = utcnow()
+    stmt = (
+        update(Job)
+        .where(
+            Job.id == job_id,
+            Job.step_seq == seq,
+            Job.status.not_in(_TERMINAL),
+            or_(Job.lease_owner.is_(None), Job.lease_until < now),
+        )
+        .values(lease_owner=owner, lease_until=now + timedelta(seconds=get_settings().lease_s))
+        .returning(Job)
+    )
+    return session.execute(stmt).scalars().first()
+
+
+def release(job_id: str, owner: str) -> None:
+    try:
+        with session_scope() as session:
+            session.exec(  # type: ignore[call-overload]
+                update(Job)
+                .where(Job.id == job_id, Job.lease_owner == owner)
+                .values(lease_owner=None, lease_until=utcnow())
+            )
+    except Exception as exc:  # the lease runs out by itself
+        log.warning("could not release the lease of %s: %s", job_id, type(exc).__name__)
+
+
+class Renewer:
+    """Extends the leases this process holds; learns which of those jobs were asked to cancel."""
+
+    def __init__(self) -> None:
+        self._held: dict[str, str] = {}
+        self._canceled: set[str] = set()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._wake = threading.Event()
+
+    def hold(self, job_id: str, owner: str) -> None:
+        with self._lock:
+            self._held[job_id] = owner
+            self._canceled.discard(job_id)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, name="lease-renewer", daemon=True)
+                self._thread.start()
+
+    def release(self, job_id: str) -> None:
+        with self._lock:
+            self._held.pop(job_id, None)
+            self._canceled.discard(job_id)
+
+    def cancel_requested(self, job_id: str) -> bool:
+        return job_id in self._canceled
+
+    def _loop(self) -> None:
+        while True:
+            self._wake.wait(max(0.2, get_settings().lease_s / 3))
+            try:
+                self.renew_now()
+            except Exception:
+                log.exception("lease renewal failed; retrying")
+
+    def renew_now(self) -> None:
+        with self._lock:
+            held = dict(self._held)
+        if not held:
+            return
+        until = utcnow() + timedelta(seconds=get_settings().lease_s)
+        with session_scope() as session:
+            for job_id, owner in held.items():
+                session.exec(  # type: ignore[call-overload]
+                    update(Job).where(and_(Job.id == job_id, Job.lease_owner == owner)).values(lease_until=until)
+                )
+            flagged = session.exec(select(Job.id).where(Job.id.in_(list(held)), Job.cancel_requested.is_(True)))
+            canceled = set(flagged)
+        with self._lock:
+            self._canceled |= canceled & set(self._held)
+
+
+renewer = Renewer()
+
+
+@contextmanager
+def held(job_id: str, owner: str) -> Iterator[None]:
+    renewer.hold(job_id, owner)
+    try:
+        yield
+    finally:
+        renewer.release(job_id)

@@ -1,0 +1,97 @@
+"""render_submit -> render_poll.
+
+The render id is written before the submit, so a retried submit (after a crash or a lost reply) first asks the
+upstream whether that id exists: one render per turn, never two.
+"""
+
+from __future__ import annotations
+
+import time
+
+from services.worker.context import StepContext
+from services.worker.outcome import Outcome
+from shared.models import Stage
+from shared.nemo.errors import DuplicateRenderId, RenderNotFound
+from shared.nemo.models import RenderStatus
+from shared.timeutil import as_utc, utcnow
+
+
+def new_render_id(job_id: str, seq: int) -> str:
+    return f"render_{int(time.time() * 1000)}_{job_id.removeprefix('job_')[-12:]}_{seq}"
+
+
+def submit(ctx: StepContext) -> Outcome:
+    turn, job = ctx.turn, ctx.job
+    if turn.render_submitted:
+        return _poll_next(ctx)
+    render_id = turn.render_id
+    if render_id is not None and _exists(ctx, render_id):
+        return _poll_next(ctx, turn={"render_submitted": True})
+    if render_id is None:
+        render_id = new_render_id(job.id, turn.seq)
+        ctx.checkpoint(render_id=render_id)
+    try:
+        status = ctx.client.submit_render(
+            render_id,
+            job.session_id or "",
+            turn.draft or {},
+            format=job.output_format,
+            quality=job.output_quality,
+            profile=job.profile,
+        )
+    except DuplicateRenderId:
+        status = None  # our own earlier submit landed
+    fields = {"render_submitted": True, "render_started_at": utcnow()}
+    if status is not None:
+        fields |= {"render_status": status.status, "render_progress": status.progress}
+    return _poll_next(ctx, turn=fields)
+
+
+def _exists(ctx: StepContext, render_id: str) -> bool:
+    try:
+        ctx.client.get_render(render_id, profile=ctx.job.profile)
+    except RenderNotFound:
+        return False
+    return True
+
+
+def _poll_next(ctx: StepContext, **kwargs) -> Outcome:
+    return Outcome.advance(
+        Stage.render_poll.value, countdown=ctx.settings.render_poll_s, note="render submitted", **kwargs
+    )
+
+
+def poll(ctx: StepContext) -> Outcome:
+    turn = ctx.turn
+    status = ctx.client.get_render(turn.render_id or "", profile=ctx.job.profile)
+    fields = {"render_status": status.status, "render_progress": status.progress}
+    if status.status == "completed":
+        return Outcome.advance(Stage.record.value, turn=fields | {"output": _output(ctx, status)})
+    if status.status == "failed":
+        return Outcome.fail(
+            "render_failed", f"the render failed upstream: {status.error or 'no reason given'}", turn=fields
+        )
+    if status.status == "canceled":
+        return Outcome.canceled()
+    started = as_utc(turn.render_started_at) or utcnow()
+    if (utcnow() - started).total_seconds() > ctx.settings.render_max_s:
+        return Outcome.fail("render_timeout", f"the render did not finish within {ctx.settings.render_max_s:.0f} s")
+    last_event = as_utc(ctx.job.last_progress_event_at)
+    event_due = last_event is None or (utcnow() - last_event).total_seconds() >= ctx.settings.progress_event_min_s
+    return Outcome(
+        next_stage=Stage.render_poll.value,
+        countdown=ctx.settings.render_poll_s,
+        turn=fields,
+        light=not event_due,
+        note=f"render {status.status} {status.progress}%",
+    )
+
+
+def _output(ctx: StepContext, status: RenderStatus) -> dict:
+    return {
+        "url": status.output_url,
+        "duration": status.duration,
+        "size": status.size,
+        "format": ctx.job.output_format,
+        "render_id": status.id,
+    }

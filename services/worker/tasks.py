@@ -1,0 +1,50 @@
+"""Celery tasks: thin drivers, each taking ids only."""
+
+from __future__ import annotations
+
+from sqlalchemy.exc import OperationalError
+
+from services.worker.app import celery_app
+from services.worker.delivery import deliver as deliver_webhook
+from services.worker.dispatch import install_celery_dispatcher
+from services.worker.runner import run_step
+from services.worker.sweeper import extra_sweeps, sweep_once
+from shared.domain import batches  # registers the batch job-end hook (admission, completion)
+
+install_celery_dispatcher()
+extra_sweeps.append(batches.sweep_batches)  # a lost job-end hook never stalls a batch
+
+
+# A database that refuses a connection (restarting, out of connection slots) must not cost the message: the task
+# is sent again with backoff (and if every retry fails, the sweeper finds the job from its row later).
+DB_RETRY = {
+    "autoretry_for": (OperationalError,),
+    "retry_backoff": 1,
+    "retry_backoff_max": 60,
+    "retry_jitter": True,
+    "max_retries": 20,
+}
+
+
+@celery_app.task(name="reelmill.advance", ignore_result=True, **DB_RETRY)
+def advance(job_id: str, seq: int) -> None:
+    """Run the job's current short step (steps queue)."""
+    run_step(job_id, seq)
+
+
+@celery_app.task(name="reelmill.stream", ignore_result=True, **DB_RETRY)
+def stream(job_id: str, seq: int) -> None:
+    """Run the job's SSE message step (streams queue)."""
+    run_step(job_id, seq)
+
+
+@celery_app.task(name="reelmill.deliver", ignore_result=True, **DB_RETRY)
+def deliver(delivery_id: str) -> None:
+    """Make one webhook delivery attempt when it is due (webhooks queue)."""
+    deliver_webhook(delivery_id)
+
+
+@celery_app.task(name="reelmill.sweep", ignore_result=True)
+def sweep() -> None:
+    """Re-enqueue whatever the rows say is due but nobody is running (periodic, from beat)."""
+    sweep_once()

@@ -1,0 +1,31 @@
+"""The seam between the domain and the task queue.
+
+Domain code says "this job's next step is ready" or "this delivery is due"; the installed dispatcher (Celery, see
+services/worker/dispatch.py) turns that into a message. Calls happen after commit. With no dispatcher installed,
+nothing is lost: the sweeper finds due work from the rows.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class Dispatcher(Protocol):
+    def job(self, job_id: str, seq: int, stage: str, countdown: float = 0.0) -> None: ...
+
+    def delivery(self, delivery_id: str, countdown: float = 0.0) -> None: ...
+
+
+_dispatcher: Dispatcher | None = None
+
+
+def install(dispatcher: Dispatcher | None) -> None:
+    global _dispatcher
+    _dispatcher = dispatcher
+    from shared.domain import events
+
+    events.delivery_enqueuer = dispatcher.delivery if dispatcher else None
+
+
+def current() -> Dispatcher | None:
+    return _dispatcher

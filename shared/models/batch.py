@@ -1,0 +1,39 @@
+"""Batches (a CSV of jobs) and the rows an `on_error=skip` batch left out."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Text
+from sqlmodel import Column, Field, SQLModel
+
+from shared.models.columns import json_col, ts
+from shared.models.enums import BatchStatus
+
+
+class Batch(SQLModel, table=True):
+    __tablename__ = "batches"
+
+    id: str = Field(primary_key=True, max_length=40)
+    tenant_id: str = Field(foreign_key="tenants.id", index=True, max_length=40)
+    status: str = Field(default=BatchStatus.queued.value, max_length=16)
+    total: int = 0  # input rows, jobs and skipped rows together
+    max_in_flight: int = 50
+    on_error: str = Field(default="reject", max_length=10)
+    webhook_url: str | None = Field(default=None, max_length=2048)
+    webhook_events: list[str] = json_col(list)
+    paused_reason: str | None = Field(default=None, sa_column=Column(Text))
+    created_at: datetime = ts(nullable=False, now=True)
+    completed_at: datetime | None = ts()
+    completed_event_sent: bool = False
+
+
+class BatchRowError(SQLModel, table=True):
+    __tablename__ = "batch_row_errors"
+
+    id: int | None = Field(default=None, primary_key=True)
+    batch_id: str = Field(foreign_key="batches.id", index=True, max_length=40)
+    line: int
+    external_id: str | None = Field(default=None, max_length=200)
+    column: str | None = Field(default=None, max_length=100)
+    message: str = Field(sa_column=Column(Text, nullable=False))

@@ -1,0 +1,35 @@
+"""Column helpers shared by the table models: aware timestamps and portable JSON."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import Field
+
+from shared.timeutil import utcnow
+
+# JSONB on PostgreSQL, JSON text on SQLite.
+JsonType = JSON().with_variant(JSONB(), "postgresql")
+# For nullable columns: Python None is SQL NULL (not the JSON literal null), so `IS NULL` finds it.
+JsonNullableType = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+
+
+def ts(*, nullable: bool = True, index: bool = False, now: bool = False) -> Any:
+    """An aware timestamp column; ``now`` gives it the creation time as default."""
+    kwargs: dict[str, Any] = {"default_factory": utcnow} if now else {"default": None}
+    return Field(sa_column=Column(DateTime(timezone=True), nullable=nullable, index=index), **kwargs)
+
+
+def json_col(default_factory: Any = dict, *, name: str | None = None, nullable: bool = False) -> Any:
+    kind = JsonNullableType if nullable else JsonType
+    col = Column(name, kind, nullable=nullable) if name else Column(kind, nullable=nullable)
+    return Field(default_factory=default_factory, sa_column=col)
+
+
+def aware(value: datetime | None) -> datetime | None:
+    from shared.timeutil import as_utc
+
+    return as_utc(value)

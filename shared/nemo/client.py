@@ -1,0 +1,490 @@
+"""NemoClient: the one place reelmill speaks NemoVideo's API (sync, thread-safe, one pool per process).
+
+Every request carries the profile's attribution headers and, except minting, ``Authorization: Bearer``.
+On ``TokenInvalid`` the call is retried once with ``tokens.refresh(stale)``; on ``OutOfCredits`` the token
+provider hears ``exhausted``. Nothing else is retried here: the worker owns the retry policy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
+from http.cookiejar import CookieJar, DefaultCookiePolicy
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from urllib.parse import quote, urlsplit
+
+import httpx
+
+from shared.nemo import replies
+from shared.nemo.draft import is_export_ready
+from shared.nemo.errors import (
+    EmptyDraft,
+    MissingClientId,
+    NemoError,
+    OutOfCredits,
+    ProtocolError,
+    RenderNotFound,
+    SessionNotFound,
+    TokenInvalid,
+    UpstreamConnectionError,
+    error_from_reply,
+    redact,
+)
+from shared.nemo.models import (
+    AnonymousToken,
+    Credits,
+    RenderStatus,
+    SessionInfo,
+    SessionState,
+    StreamResult,
+    UploadedFile,
+)
+from shared.nemo.profiles import SkillProfile, get_profile
+from shared.nemo.render_status import parse_render_status
+from shared.nemo.stream_reader import EventCallback, is_event_stream, read_event_stream
+from shared.nemo.tokens import TokenProvider, provider_from_settings
+from shared.nemo.uploads import multipart_files, validate_upload, validate_url
+
+if TYPE_CHECKING:
+    from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+APP = "nemo_agent"
+PATH_ANON_TOKEN = "/api/auth/anonymous-token"
+PATH_SESSION = f"/api/tasks/me/with-session/{APP}"
+PATH_UPLOAD = f"/api/upload-video/{APP}/me/{{sid}}"
+PATH_RUN_SSE = "/run_sse"
+PATH_STATE = f"/api/state/{APP}/me/{{sid}}/latest"
+PATH_CREDITS = "/api/credits/balance/simple"
+PATH_RENDER = "/api/render/proxy/lambda"
+PATH_RENDER_ONE = "/api/render/proxy/lambda/{rid}"
+PATH_RENDER_CANCEL = "/api/render/proxy/lambda/{rid}/cancel"
+PATH_RENDER_DOWNLOAD = "/api/render/proxy/{rid}/download"
+UPLOAD_READ_TIMEOUT_S = 300.0  # the upstream may probe a large file before it answers
+ProfileArg = str | SkillProfile | None
+
+
+def _seg(value: str) -> str:
+    return quote(str(value), safe="")
+
+
+POOL_SHARDS = 16
+
+
+class NemoClient:
+    def __init__(
+        self,
+        base_url: str,
+        tokens: TokenProvider | None = None,
+        *,
+        profile: ProfileArg = None,
+        platform: str = "unknown",
+        timeout_s: float = 30.0,
+        max_connections: int = 1000,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.tokens = tokens
+        self.profile = get_profile(profile)
+        self.platform = platform
+        self.timeout_s = timeout_s
+        # httpcore scans its whole pool on every request, so one pool of 1,000 connections costs O(n) per call;
+        # several smaller pools (one per group of threads) keep that scan short. One TLS context serves them all.
+        shards = 1 if transport is not None else max(1, min(POOL_SHARDS, max_connections // 64))
+        per_shard = max(1, max_connections // shards)
+        limits = httpx.Limits(max_connections=per_shard, max_keepalive_connections=per_shard)
+        tls = httpx.create_ssl_context()
+        self._pools = [
+            httpx.Client(
+                base_url=self.base_url,
+                timeout=httpx.Timeout(timeout_s),
+                limits=limits,
+                transport=transport,
+                verify=tls,
+                cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),  # never carry cookies across users
+                headers={"User-Agent": "reelmill-nemo-client/0.1"},
+            )
+            for _ in range(shards)
+        ]
+        self._user_ids: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, tokens: TokenProvider | None = None) -> NemoClient:
+        """A client per settings; without ``tokens``: NEMO_TOKEN if set, else anonymous tokens it mints."""
+        client = cls(
+            settings.nemo_base_url, tokens, platform=settings.skill_platform, timeout_s=settings.nemo_timeout_s
+        )
+        if tokens is None:
+            client.tokens = provider_from_settings(settings, client.mint_anonymous_token)
+        return client
+
+    def __repr__(self) -> str:
+        return f"NemoClient({self.base_url!r}, profile={self.profile.source!r})"
+
+    @property
+    def _http(self) -> httpx.Client:
+        """The connection pool for the calling thread."""
+        return self._pools[threading.get_native_id() % len(self._pools)]
+
+    def close(self) -> None:
+        for pool in self._pools:
+            pool.close()
+
+    def __enter__(self) -> NemoClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- plumbing ---------------------------------------------------------------------------------------
+
+    def _profile(self, profile: ProfileArg) -> SkillProfile:
+        return self.profile if profile is None else get_profile(profile)
+
+    def _headers(self, profile: SkillProfile, token: str | None, extra: dict[str, str] | None = None) -> dict[str, str]:
+        headers = profile.attribution_headers(self.platform)
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        return {**headers, **(extra or {})}
+
+    def _remember_user(self, token: str, user_id: str | None) -> None:
+        if user_id:
+            with self._lock:
+                if len(self._user_ids) > 10_000:
+                    self._user_ids.clear()
+                self._user_ids[token] = user_id
+
+    def _user_id_for(self, token: str | None) -> str | None:
+        if token is None:
+            return None
+        known = self._user_ids.get(token)
+        lookup = getattr(self.tokens, "user_id_for", None)
+        return known or (lookup(token) if callable(lookup) else None)
+
+    def _token(self) -> str:
+        if self.tokens is None:
+            raise TokenInvalid(
+                "NemoClient has no token provider", retryable=False, user_message="No NemoVideo token is configured."
+            )
+        return self.tokens.token()
+
+    def _authed(self, call: Callable[[str], T]) -> T:
+        """``call(token)``; after ``TokenInvalid`` once more with a refreshed token."""
+        token = self._token()
+        try:
+            return call(token)
+        except TokenInvalid as exc:
+            if self.tokens is None or not exc.retryable:
+                raise
+            log.info("nemo token rejected (%s); refreshing once", exc.code or exc.http_status)
+            fresh = self.tokens.refresh(token)
+        return call(fresh)
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        profile: SkillProfile,
+        token: str | None,
+        headers: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        started = time.perf_counter()
+        status: int | str = "error"
+        try:
+            resp = self._http.request(method, path, headers=self._headers(profile, token, headers), **kwargs)
+            status = resp.status_code
+            return resp
+        except httpx.HTTPError as exc:
+            status = type(exc).__name__
+            raise _transport_error(method, path, exc) from exc
+        finally:
+            _log_request(method, path, status, started)
+
+    def _reply(
+        self,
+        resp: httpx.Response,
+        *,
+        token: str | None,
+        profile: SkillProfile,
+        not_found: type[NemoError] | None = None,
+    ) -> Any:
+        """The reply's JSON body, or the error it stands for (raised)."""
+        try:
+            body: Any = resp.json()
+        except ValueError:
+            if resp.status_code < 400:
+                path = resp.request.url.path
+                raise ProtocolError(f"{path}: HTTP {resp.status_code} reply is not JSON") from None
+            body = resp.text[:300]
+        err = error_from_reply(resp.status_code, body, resp.headers, profile=profile)
+        if err is None and not resp.is_success:
+            err = ProtocolError(
+                f"{resp.request.url.path}: unexpected HTTP {resp.status_code}", http_status=resp.status_code
+            )
+        if err is None:
+            return body
+        if not_found is not None and resp.status_code == 404 and not isinstance(err, SessionNotFound):
+            err = not_found(err.message, code=err.code, http_status=404)
+        self._raise(err, token)
+
+    def _raise(self, err: NemoError, token: str | None) -> NoReturn:
+        if isinstance(err, OutOfCredits):
+            err = err.for_user(self._user_id_for(token))  # looked up only now: a provider may ask its database
+        if token:
+            err.message = redact(err.message, [token])
+            err.user_message = redact(err.user_message, [token])
+            err.args = (err.message,)
+        if isinstance(err, OutOfCredits) and token and self.tokens is not None:
+            self.tokens.exhausted(token, err.user_id)
+        raise err
+
+    def _json_call(
+        self, method: str, path: str, profile: SkillProfile, *, not_found: type[NemoError] | None = None, **kwargs: Any
+    ) -> Any:
+        def call(token: str) -> Any:
+            resp = self._send(method, path, profile=profile, token=token, **kwargs)
+            return self._reply(resp, token=token, profile=profile, not_found=not_found)
+
+        return self._authed(call)
+
+    # --- auth and session -------------------------------------------------------------------------------
+
+    def mint_anonymous_token(self, client_id: str) -> AnonymousToken:
+        """A fresh anonymous token for ``client_id`` (no Authorization header). Rate-limited upstream: reuse it."""
+        if not client_id or len(client_id) > 64:
+            raise MissingClientId("X-Client-Id must be 1-64 characters")
+        profile = self.profile
+        resp = self._send("POST", PATH_ANON_TOKEN, profile=profile, token=None, headers={"X-Client-Id": client_id})
+        if resp.status_code == 400:
+            raise MissingClientId(_short_text(resp), http_status=400)
+        minted = replies.parse_anonymous_token(self._reply(resp, token=None, profile=profile))
+        self._remember_user(minted.token, minted.user_id)
+        log.info("nemo minted an anonymous token for client %s (user %s)", client_id, minted.user_id)
+        return minted
+
+    def create_session(
+        self, *, language: str = "en", task_name: str = "project", profile: ProfileArg = None
+    ) -> SessionInfo:
+        prof = self._profile(profile)
+
+        def call(token: str) -> SessionInfo:
+            resp = self._send(
+                "POST", PATH_SESSION, profile=prof, token=token, json={"task_name": task_name, "language": language}
+            )
+            info = replies.parse_session(self._reply(resp, token=token, profile=prof))
+            self._remember_user(token, info.user_id)
+            return info
+
+        return self._authed(call)
+
+    # --- uploads ---------------------------------------------------------------------------------------
+
+    def upload_files(self, session_id: str, paths: Sequence[Path], *, profile: ProfileArg = None) -> list[UploadedFile]:
+        """Upload ``paths`` in one multipart request, streamed from disk; checked against the profile first."""
+        prof = self._profile(profile)
+        files = [Path(p) for p in paths]
+        for path in files:
+            validate_upload(path, prof)
+        if not files:
+            return []
+        timeout = httpx.Timeout(self.timeout_s, read=max(self.timeout_s, UPLOAD_READ_TIMEOUT_S))
+
+        def call(token: str) -> list[UploadedFile]:
+            with ExitStack() as stack:
+                resp = self._send(
+                    "POST",
+                    PATH_UPLOAD.format(sid=_seg(session_id)),
+                    profile=prof,
+                    token=token,
+                    files=multipart_files(files, stack),
+                    timeout=timeout,
+                )
+            return replies.parse_uploaded(self._reply(resp, token=token, profile=prof))
+
+        return self._authed(call)
+
+    def upload_urls(self, session_id: str, urls: Sequence[str], *, profile: ProfileArg = None) -> list[UploadedFile]:
+        prof = self._profile(profile)
+        for url in urls:
+            validate_url(url, prof)
+        body = {"urls": list(urls), "source_type": "url"}
+        path = PATH_UPLOAD.format(sid=_seg(session_id))
+        return replies.parse_uploaded(self._json_call("POST", path, prof, json=body))
+
+    # --- the agent --------------------------------------------------------------------------------------
+
+    def send_message(
+        self,
+        session_id: str,
+        text: str,
+        *,
+        profile: ProfileArg = None,
+        on_event: EventCallback | None = None,
+        max_s: float = 900.0,
+        idle_s: float = 180.0,
+    ) -> StreamResult:
+        """Send one message and read the agent's stream to its end (or ``max_s``, or ``idle_s`` of silence).
+
+        In-stream errors come back in ``result.error``; a connection lost mid-stream raises
+        ``UpstreamConnectionError`` with ``.partial``. ``on_event`` sees every event, heartbeats included.
+        """
+        prof = self._profile(profile)
+        body = {"app_name": APP, "user_id": "me", "session_id": session_id, "new_message": {"parts": [{"text": text}]}}
+        return self._authed(lambda token: self._stream_once(token, prof, body, on_event, max_s, idle_s))
+
+    def _stream_once(
+        self,
+        token: str,
+        profile: SkillProfile,
+        body: dict[str, Any],
+        on_event: EventCallback | None,
+        max_s: float,
+        idle_s: float,
+    ) -> StreamResult:
+        headers = self._headers(profile, token, {"Accept": "text/event-stream", "Cache-Control": "no-store"})
+        timeout = httpx.Timeout(self.timeout_s, read=min(idle_s, max_s))
+        started = time.monotonic()
+        status: int | str = "error"
+        try:
+            with self._http.stream("POST", PATH_RUN_SSE, json=body, headers=headers, timeout=timeout) as resp:
+                status = resp.status_code
+                if not is_event_stream(resp):
+                    resp.read()
+                    self._reply(resp, token=token, profile=profile)
+                    raise ProtocolError(f"run_sse answered HTTP {resp.status_code} without an event stream")
+                result = read_event_stream(resp, started=started, max_s=max_s, on_event=on_event)
+        except httpx.HTTPError as exc:
+            status = type(exc).__name__
+            raise _transport_error("POST", PATH_RUN_SSE, exc) from exc
+        finally:
+            _log_request("POST", PATH_RUN_SSE, status, started, clock=time.monotonic)
+        if isinstance(result.error, OutOfCredits):
+            error = result.error.for_user(self._user_id_for(token))
+            result = dataclasses.replace(result, error=error)
+            if self.tokens is not None:
+                self.tokens.exhausted(token, error.user_id)
+        return result
+
+    # --- state and credits ------------------------------------------------------------------------------
+
+    def get_state(self, session_id: str, *, profile: ProfileArg = None) -> SessionState:
+        prof = self._profile(profile)
+        body = self._json_call("GET", PATH_STATE.format(sid=_seg(session_id)), prof)
+        return replies.parse_state(body, session_id)
+
+    def get_credits(self, *, profile: ProfileArg = None) -> Credits:
+        return replies.parse_credits(self._json_call("GET", PATH_CREDITS, self._profile(profile)))
+
+    # --- renders ----------------------------------------------------------------------------------------
+
+    def submit_render(
+        self,
+        render_id: str,
+        session_id: str,
+        draft: dict[str, Any],
+        *,
+        format: str = "mp4",
+        quality: str = "high",
+        profile: ProfileArg = None,
+    ) -> RenderStatus:
+        """Start an export. ``render_id`` must be new: look a retried submit up with ``get_render`` first."""
+        if not is_export_ready(draft):
+            raise EmptyDraft("draft has no track with a segment")
+        body = {
+            "id": render_id,
+            "sessionId": session_id,
+            "draft": draft,
+            "output": {"format": format, "quality": quality},
+        }
+        return parse_render_status(self._json_call("POST", PATH_RENDER, self._profile(profile), json=body))
+
+    def get_render(self, render_id: str, *, profile: ProfileArg = None) -> RenderStatus:
+        path = PATH_RENDER_ONE.format(rid=_seg(render_id))
+        body = self._json_call("GET", path, self._profile(profile), not_found=RenderNotFound)
+        return parse_render_status(body)
+
+    def cancel_render(self, render_id: str, *, profile: ProfileArg = None) -> RenderStatus | None:
+        """The render's status after cancelling; ``None`` when the reply carries no status."""
+        path = PATH_RENDER_CANCEL.format(rid=_seg(render_id))
+        body = self._json_call("POST", path, self._profile(profile), not_found=RenderNotFound)
+        try:
+            return parse_render_status(body)
+        except ProtocolError:
+            return None
+
+    def download_render(self, render_id: str, dest: Path, *, profile: ProfileArg = None) -> Path:
+        """The render's MP4, streamed to ``dest`` (written to ``dest.part`` first, then renamed)."""
+        prof = self._profile(profile)
+        path = PATH_RENDER_DOWNLOAD.format(rid=_seg(render_id))
+        return self._authed(lambda token: self._download(path, Path(dest), prof, token, RenderNotFound))
+
+    def download_url(self, url: str, dest: Path) -> Path:
+        """GET a render's output URL to ``dest``. Our token goes only to NemoVideo's own origin, never a CDN."""
+        if _origin(url) == _origin(self.base_url):
+            return self._authed(lambda token: self._download(url, Path(dest), self.profile, token, None))
+        return self._download(url, Path(dest), self.profile, None, None)
+
+    def _download(
+        self, url: str, dest: Path, profile: SkillProfile, token: str | None, not_found: type[NemoError] | None
+    ) -> Path:
+        headers = self._headers(profile, token) if token else {}
+        started = time.perf_counter()
+        shown = urlsplit(url).path or url  # no query string: it may hold a signature
+        status: int | str = "error"
+        part = dest.with_name(dest.name + ".part")
+        try:
+            with self._http.stream("GET", url, headers=headers, follow_redirects=True) as resp:
+                status = resp.status_code
+                if resp.status_code != 200:
+                    resp.read()
+                    self._reply(resp, token=token, profile=profile, not_found=not_found)
+                    raise ProtocolError(f"download answered HTTP {resp.status_code}", http_status=status)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                with part.open("wb") as out:
+                    for chunk in resp.iter_bytes():
+                        out.write(chunk)
+            os.replace(part, dest)
+            return dest
+        except httpx.HTTPError as exc:
+            status = type(exc).__name__
+            raise _transport_error("GET", shown, exc) from exc
+        finally:
+            part.unlink(missing_ok=True)
+            _log_request("GET", shown, status, started)
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
+
+
+def _short_text(resp: httpx.Response) -> str:
+    try:
+        body = resp.json()
+    except ValueError:
+        return resp.text[:200]
+    return str(body.get("message") or body.get("msg") or body) if isinstance(body, dict) else str(body)[:200]
+
+
+def _transport_error(method: str, path: str, exc: httpx.HTTPError) -> NemoError:
+    if isinstance(exc, httpx.UnsupportedProtocol):
+        return ProtocolError(f"{method} {path}: bad URL ({exc})")
+    kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "connection failed"
+    return UpstreamConnectionError(f"{method} {path}: {kind} ({type(exc).__name__}: {exc})")
+
+
+def _log_request(
+    method: str, path: str, status: int | str, started: float, clock: Callable[[], float] = time.perf_counter
+) -> None:
+    log.debug("nemo %s %s -> %s in %.0f ms", method, path, status, (clock() - started) * 1000)

@@ -1,0 +1,177 @@
+"""`reelmill up`: the port check, the children's environment, the dev key, the signals, and the whole stack
+started as a real subprocess, then stopped by SIGINT or by a child dying. (Children dying with a killed supervisor
+is tested on small processes in test_supervisor.py.)"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from services.cli import up
+from shared.settings import Settings
+from tests.deploy.up_runner import BANNER, Up, clean_env, gone
+from tests.utils.net import free_port
+
+ROLES = ["redis", "sim", "api", "worker-steps", "worker-streams", "beat", "flower"]
+
+
+def opts(**changes) -> up.UpOptions:
+    base = dict(host="127.0.0.1", port=18000, flower_port=15555, sim_port=18300, sim=True, concurrency=2,
+                stream_concurrency=2, stop_timeout=5.0)  # fmt: skip
+    return up.UpOptions(**{**base, **changes})
+
+
+@pytest.fixture()
+def listener():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield sock.getsockname()[1]
+
+
+def test_bind_problem_sees_a_listening_port(listener: int) -> None:
+    assert up.bind_problem("127.0.0.1", listener) == f"port {listener} on 127.0.0.1 is already in use"
+    assert up.bind_problem("0.0.0.0", listener) is not None  # the wildcard overlaps it too
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    assert up.bind_problem("127.0.0.1", port) is None
+
+
+def test_check_ports_names_the_flag_to_change(listener: int) -> None:
+    problem = up.check_ports(opts(flower_port=listener))
+    assert problem is not None and f"port {listener}" in problem and "--flower-port" in problem
+    assert "must differ" in (up.check_ports(opts(sim_port=18000)) or "")
+    without_sim = opts(sim=False, sim_port=listener, port=free_port(), flower_port=free_port())
+    assert up.check_ports(without_sim) is None  # the simulator's port only matters with --sim
+
+
+def test_a_taken_port_exits_2_before_anything_starts(listener: int, tmp_path: Path) -> None:
+    data_dir = tmp_path / "never-created"
+    argv = [sys.executable, "-m", "services.cli.main", "up", "--sim", "--port", str(listener)]
+    result = subprocess.run(argv, env=clean_env(data_dir), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert f"port {listener} on 127.0.0.1 is already in use" in result.stderr and "--port" in result.stderr
+    assert not data_dir.exists()  # no data dir, no Redis, no child
+
+
+@pytest.fixture()
+def bare_env(monkeypatch: pytest.MonkeyPatch):
+    """No REELMILL_* setting from the test session: `up` sees what a fresh shell would give it."""
+    from shared.db import reset_engine
+    from shared.settings import get_settings
+
+    for name in [k for k in os.environ if k.startswith("REELMILL_") or k == "NEMO_TOKEN"]:
+        monkeypatch.delenv(name)
+    get_settings.cache_clear()
+    reset_engine()
+    yield monkeypatch
+    reset_engine()
+    get_settings.cache_clear()
+
+
+def test_child_env_points_everything_at_the_simulator(bare_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch = bare_env
+    monkeypatch.setenv("REELMILL_RENDER_POLL_S", "7")
+    settings = Settings(data_dir=tmp_path)
+    env = up.child_env(settings, opts(), "pw")
+    assert env["REELMILL_NEMO_BASE_URL"] == "http://127.0.0.1:18300"
+    assert env["REELMILL_OUTBOUND_ALLOW_PRIVATE"] == env["REELMILL_OUTBOUND_ALLOW_HTTP"] == "true"
+    assert env["REELMILL_RENDER_POLL_S"] == "7"  # an explicit setting wins over the sim default
+    assert env["REELMILL_FLOWER_PASSWORD"] == "pw" and env["REELMILL_DATA_DIR"] == str(tmp_path.resolve())
+    plain = up.child_env(Settings(data_dir=tmp_path, flower_password="mine"), opts(sim=False), "pw")
+    assert "REELMILL_OUTBOUND_ALLOW_PRIVATE" not in plain and "REELMILL_NEMO_BASE_URL" not in plain
+    assert "REELMILL_FLOWER_PASSWORD" not in plain  # the configured one reaches the children as it is
+
+
+def test_dev_key_is_stored_private_and_reused(bare_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from shared.db import session_scope
+    from shared.domain.tenants import authenticate, revoke_key
+    from shared.settings import get_settings
+
+    bare_env.setenv("REELMILL_DATA_DIR", str(tmp_path))
+    key = up.prepare_database(get_settings())
+    assert (tmp_path / up.DEV_KEY_FILE).read_text().strip() == key
+    assert stat.S_IMODE((tmp_path / up.DEV_KEY_FILE).stat().st_mode) == 0o600
+    assert up.dev_key(tmp_path) == key
+    with session_scope() as session:
+        assert authenticate(session, key).name == "dev"
+        revoke_key(session, key)
+    fresh = up.dev_key(tmp_path)  # a key that no longer works is replaced
+    assert fresh != key and (tmp_path / up.DEV_KEY_FILE).read_text().strip() == fresh
+
+
+def test_signals_stop_first_and_hurry_only_on_a_later_one() -> None:
+    stop, hurry = threading.Event(), threading.Event()
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        up.install_signals(stop, hurry)
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert stop.wait(5) and not hurry.is_set()
+        os.kill(os.getpid(), signal.SIGINT)  # the same Ctrl-C, forwarded a second time by a wrapper
+        time.sleep(0.1)
+        assert not hurry.is_set()
+        time.sleep(up.HURRY_AFTER_S)
+        os.kill(os.getpid(), signal.SIGINT)
+        assert hurry.wait(5)
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+
+
+# --- the whole stack ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def running(tmp_path: Path):
+    stack = Up(tmp_path / "data").start()
+    try:
+        stack.wait_for(BANNER)
+        yield stack
+    finally:
+        stack.kill()
+
+
+@pytest.mark.slow
+def test_up_serves_then_sigint_stops_every_child(running: Up) -> None:
+    children = running.descendants()
+    commands = " ".join(" ".join(p.cmdline()) for p in children)
+    for role in ("valkey-server", " sim ", " api ", "steps,webhooks", "--queues streams", " beat", " flower "):
+        assert role in commands + " ", role
+    assert httpx.get(f"{running.api}/healthz").status_code == 200
+    assert httpx.get(f"{running.api}/docs").status_code == 200
+    assert httpx.get(f"{running.api}/readyz").json()["checks"] == {"database": "ok", "redis": "ok"}
+    assert httpx.get(f"http://127.0.0.1:{running.sim_port}/_sim/health").status_code == 200
+    password = running.banner_value(r"user admin, password (\S+)\)")
+    assert httpx.get(f"{running.flower}/api/workers").status_code == 401
+    assert httpx.get(f"{running.flower}/api/workers", auth=("admin", password)).status_code == 200
+    key = running.banner_value(r"\n\s+(rm_live_\S+)\n")
+    assert (running.data_dir / up.DEV_KEY_FILE).read_text().strip() == key
+
+    running.signal(signal.SIGINT)
+    assert running.wait(60) == 0
+    assert gone(children) == []
+    assert "all stopped" in running.output() and "did not stop in time" not in running.output()
+    logs = running.data_dir / "logs"
+    assert sorted(p.name for p in logs.iterdir()) == sorted(f"{role}.log" for role in ROLES)
+    assert "Application startup complete" in (logs / "api.log").read_text()  # the sim logs only warnings
+    assert key not in "".join(p.read_text() for p in (running.data_dir / "logs").iterdir())
+
+
+@pytest.mark.slow
+def test_a_child_dying_stops_everything(running: Up) -> None:
+    children = running.descendants()
+    running.child(" beat").kill()
+    assert running.wait(60) == 1
+    assert "beat exited unexpectedly (killed by SIGKILL); stopping everything" in running.output()
+    assert gone(children) == []

@@ -1,0 +1,96 @@
+"""Direct tests of the simulator's pure parts: run plan, render clock, drafts, faults, config, state."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from services.nemo_sim.agent import plan
+from services.nemo_sim.config import SimConfig
+from services.nemo_sim.drafts import apply_message, export_ready, wanted_title
+from services.nemo_sim.faults import FaultBook, FaultSpec
+from services.nemo_sim.records import Render, Session
+from services.nemo_sim.render_clock import status_of
+from services.nemo_sim.state import RateLimited, SimState
+
+
+def test_plan_edits_at_first_tool_call_and_ends_on_time() -> None:
+    steps = plan(20.0, 5.0, silent=False, temporary_issue=True, error=False)
+    names = [s for _, s in steps]
+    assert names.index("call_edit") < names.index("edit") < names.index("result_edit") < names.index("reply")
+    assert dict((s, t) for t, s in steps)["edit"] == pytest.approx(2.0)  # 10% in
+    assert names.count("heartbeat") == 3 and steps[-1] == (20.0, "end")
+    assert names[-2] == "temporary_issue"
+    assert [t for t, _ in steps] == sorted(t for t, _ in steps)
+
+
+def test_silent_plan_has_no_text_steps() -> None:
+    names = [s for _, s in plan(10.0, 1.0, silent=True, temporary_issue=True, error=False)]
+    assert not {"intro", "reply", "temporary_issue"} & set(names) and "edit" in names
+
+
+def test_render_clock() -> None:
+    render = Render("r", "s", "u", {}, 1, created_at=1000.0, duration_s=10.0, fails=False)
+    assert (status_of(render, 1000.5).status, status_of(render, 1000.5).progress) == ("pending", 5)
+    middle = status_of(render, 1005.0)
+    assert middle.status == "processing" and 5 < middle.progress < 100
+    done = status_of(render, 1010.0)
+    assert (done.status, done.progress, done.finished_at) == ("completed", 100, 1010.0)
+    render.fails = True
+    assert status_of(render, 1020.0).status == "failed"
+    render.canceled_at = 1005.0
+    assert status_of(render, 2000.0).status == "canceled"
+
+
+def test_drafts_always_change() -> None:
+    session = Session("1234567890123456789", "task_1", "project", "en", "anon_1")
+    rng = random.Random(1)
+    previous = None
+    for n in range(1, 30):
+        apply_message(session, "trim" if n % 2 else "make it shorter, trim", rng)
+        assert session.draft != previous and session.draft_version == n
+        assert export_ready(session.draft)
+        previous = session.draft
+
+
+def test_wanted_title() -> None:
+    assert wanted_title('call it "Urban Dreams"') == "Urban Dreams"
+    assert wanted_title("change the title to Night Run") == "Night Run"
+    assert wanted_title("a video about the sea") == "Sea"
+
+
+def test_fault_book_counts_down_and_filters() -> None:
+    book = FaultBook()
+    book.add(FaultSpec(endpoint="state", kind="http_500", times=2, session_id="a"))
+    book.add(FaultSpec(endpoint="run_sse", kind="drop"))
+    assert book.take("state", "b") is None
+    assert book.take("run_sse", "a") is None  # a stream fault waits for the stream
+    assert [book.take("state", "a") is not None for _ in range(3)] == [True, True, False]
+    assert book.take("run_sse", "a", stream=True).kind == "drop"
+    assert book.listing() == []
+
+
+def test_config_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REELMILL_SIM_RENDER_SHAPE", "B")
+    monkeypatch.setenv("REELMILL_SIM_TIME_SCALE", "0.5")
+    config = SimConfig()
+    assert (config.render_shape, config.scaled(60)) == ("B", 30.0)
+    with pytest.raises(ValueError):
+        config.patched({"unknown": 1})
+
+
+def test_mint_limit_and_credit_moves() -> None:
+    state = SimState(SimConfig(anon_per_client_limit=1, anonymous_credits=20, credits_per_message=10))
+    try:
+        _, user, _ = state.mint_anonymous("c", now=0.0)
+        with pytest.raises(RateLimited) as refused:
+            state.mint_anonymous("c", now=10.0)
+        assert refused.value.retry_after == 3590
+        state.mint_anonymous("c", now=3600.0)  # the window has moved on
+        assert state.freeze(user, 15) and (user.available, user.frozen) == (5, 15)
+        assert not state.freeze(user, 6) and (user.available, user.frozen) == (5, 15)
+        state.spend(user, 15)
+        assert (user.available, user.frozen) == (5, 0)
+    finally:
+        state.close()
