@@ -16,7 +16,7 @@ run: uv
 	$(UV) run reelmill up --sim $(ARGS)
 
 test: uv
-	$(UV) run pytest -q $(ARGS)
+	$(UV) run pytest -q --cov-fail-under=90 $(ARGS)
 
 lint: uv
 	$(UV) run ruff check .
