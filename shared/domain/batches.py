@@ -240,11 +240,16 @@ def bulk_insert(session: Session, table: Table, rows: Iterable[dict[str, Any]]) 
     tail = [_json_text(v) if c in json_columns else v for c, v in defaults.items()]
     names = ", ".join(f'"{c}"' for c in [*first, *defaults])
     raw = conn.connection.driver_connection
+    last: dict[int, tuple[Any, str | None]] = {}  # column -> (value, its JSON): batch rows often repeat a value
     with raw.cursor() as cursor, cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
         for row in rows:
             values = list(row.values())
             for i in json_at:
-                values[i] = _json_text(values[i])
+                value = values[i]
+                seen = last.get(i)
+                if seen is None or seen[0] != value:
+                    seen = last[i] = (value, _json_text(value))
+                values[i] = seen[1]
             copy.write_row(values + tail)
 
 

@@ -8,7 +8,6 @@ limit (500 MB vs 20 MB) and in the formats they recommend.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import PurePath
 
 BACKEND_FORMATS: frozenset[str] = frozenset(
     {"mp4", "mov", "avi", "webm", "mkv", "jpg", "png", "gif", "webp", "mp3", "wav", "m4a", "aac"}
@@ -38,7 +37,9 @@ class SkillProfile:
 
     def format_of(self, filename: str) -> str:
         """The lower-case extension of ``filename`` as the backend names formats ("" when none)."""
-        ext = PurePath(filename).suffix.lower().lstrip(".")
+        name = filename.rstrip("/").rsplit("/", 1)[-1]
+        dot = name.rfind(".")  # PurePath.suffix's rule, without building a path (a batch asks 100,000 times)
+        ext = name[dot + 1 :].lower() if 0 < dot < len(name) - 1 else ""
         return FORMAT_ALIASES.get(ext, ext)
 
     def accepts(self, filename: str) -> bool:
