@@ -162,6 +162,7 @@ def test_event_stream_resumes_without_gap_or_duplicate(api, tenant, sim):
     assert "job.started" in types and "job.stage" in types and "job.message" in types
     assert "job.still_working" in types, "heartbeats alone turn into a 'still working' event"
     assert everything[-1][2]["data"]["id"] == job["id"]
+    assert all(e[2]["timestamp"].endswith("Z") for e in everything), "the same UTC form as the webhooks"
     stack.wait_job(api, tenant, job["id"])
 
 

@@ -28,6 +28,7 @@ from shared.nemo.errors import NemoError, SessionNotFound
 from shared.nemo.intents import Intent, route_intent
 from shared.settings import get_settings
 from shared.urlguard import ForbiddenUrl
+from shared.webhooks.payload import payload_of
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 TERMINAL_EVENTS = frozenset({"job.succeeded", "job.failed", "job.canceled"})
@@ -81,7 +82,7 @@ def _events_after(job_id: str, after: int) -> tuple[list[Event], str]:
 
 
 def _frame(event: Event) -> str:
-    data = json.dumps({"type": event.type, "timestamp": event.created_at.isoformat(), "data": event.data})
+    data = json.dumps(payload_of(event))  # the webhook's payload, so both carry the same timestamp form
     return f"id: {event.seq}\nevent: {event.type}\ndata: {data}\n\n"
 
 
