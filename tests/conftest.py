@@ -13,7 +13,15 @@ from tests.utils import stack
 
 stack.prepare_env()  # before any reelmill module reads its settings
 
-from tests.utils.fixtures import api, database, redis_url, services, stack_ready, tenant  # noqa: E402, F401
+from tests.utils.fixtures import (  # noqa: E402, F401
+    api,
+    database,
+    redis_url,
+    services,
+    settings_env,
+    stack_ready,
+    tenant,
+)
 from tests.utils.net import wait_http  # noqa: E402
 from tests.utils.sim_admin import SimAdmin  # noqa: E402
 

@@ -9,7 +9,6 @@ from collections.abc import Iterator
 import pytest
 
 from shared.models import Batch, BatchRowError, Job
-from shared.settings import get_settings
 from tests.batches.helpers import KLING, count_rows, csv_of, finish, jobs_of, keep_off_sweeper, post_batch, recording
 from tests.utils import stack
 
@@ -194,13 +193,8 @@ def test_file_part_is_required_once(api, tenant) -> None:
 
 
 @pytest.fixture()
-def small_limits(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("REELMILL_BATCH_MAX_BYTES", "2000")
-    monkeypatch.setenv("REELMILL_BATCH_MAX_ROWS", "5")
-    get_settings.cache_clear()
-    yield
-    monkeypatch.undo()
-    get_settings.cache_clear()
+def small_limits(settings_env) -> None:
+    settings_env(REELMILL_BATCH_MAX_BYTES="2000", REELMILL_BATCH_MAX_ROWS="5")
 
 
 def test_too_many_bytes_is_413(api, tenant, small_limits) -> None:

@@ -3,8 +3,6 @@ column for column, and `bulk_insert` (COPY on PostgreSQL) fills every default th
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from sqlalchemy import inspect
 from sqlmodel import select
@@ -109,15 +107,9 @@ def test_bulk_ids_look_like_new_id() -> None:
 
 
 @pytest.fixture()
-def no_credit_admission(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def no_credit_admission(settings_env) -> None:
     """For tests of the write path: whatever balance an earlier test left in the simulator must not matter."""
-    from shared.settings import get_settings
-
-    monkeypatch.setenv("REELMILL_CREDIT_ADMISSION", "false")
-    get_settings.cache_clear()
-    yield
-    monkeypatch.undo()
-    get_settings.cache_clear()
+    settings_env(REELMILL_CREDIT_ADMISSION="false")
 
 
 def test_a_batch_on_sqlite_the_laptop_default(tmp_path, database, no_credit_admission) -> None:

@@ -5,7 +5,6 @@ These run the reader on files on disk, no database: `scan_file` is the first pas
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -43,13 +42,9 @@ def bad_rows(tmp_path: Path) -> list[CheckedRow]:
 
 
 @pytest.fixture()
-def strict_guard(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def strict_guard(settings_env) -> None:
     """The production URL guard (the test env lets loopback through for the simulator)."""
-    monkeypatch.setenv("REELMILL_OUTBOUND_ALLOW_PRIVATE", "false")
-    get_settings.cache_clear()
-    yield
-    monkeypatch.undo()
-    get_settings.cache_clear()
+    settings_env(REELMILL_OUTBOUND_ALLOW_PRIVATE="false")
 
 
 # ---- the file as a whole ---------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -70,3 +70,19 @@ def stack_ready(services, api, sim):
     sim.configure(anonymous_credits=1_000_000)  # pipeline tests spend freely; credit tests set their own balance
     forget_balance()  # the simulator's balance was reset with it
     return api
+
+
+@pytest.fixture()
+def settings_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
+    """`settings_env(REELMILL_X="v", ...)` sets settings for one test; the cached settings object follows the
+    environment in and out of the test."""
+    from shared.settings import get_settings
+
+    def apply(**values: str) -> None:
+        for name, value in values.items():
+            monkeypatch.setenv(name, value)
+        get_settings.cache_clear()
+
+    yield apply
+    monkeypatch.undo()
+    get_settings.cache_clear()
