@@ -148,7 +148,7 @@ def count_jobs(batch_id: str) -> int:
     from sqlmodel import select
 
     from shared.db import session_scope
-    from shared.models import Job
+    from shared.tables import Job
 
     with session_scope() as session:
         return int(session.exec(select(func.count()).select_from(Job).where(Job.batch_id == batch_id)).one())

@@ -104,7 +104,7 @@ def watch(n: int, procs: list[stack.Proc], sim: Any, timeout: float) -> dict[str
     from sqlmodel import select
 
     from shared.db import session_scope
-    from shared.models import Job
+    from shared.tables import Job
 
     peak_active = peak_streams = 0
     deadline = time.monotonic() + timeout
@@ -128,7 +128,7 @@ def job_timings(submitted_at: Any) -> tuple[float, list[float]]:
     from sqlmodel import select
 
     from shared.db import session_scope
-    from shared.models import Job
+    from shared.tables import Job
     from shared.timeutil import as_utc
 
     with session_scope() as session:

@@ -1,11 +1,11 @@
-"""Alembic environment: the database URL comes from reelmill's settings, the schema from shared.models."""
+"""Alembic environment: the database URL comes from reelmill's settings, the schema from shared.tables."""
 
 from __future__ import annotations
 
 from alembic import context
 from sqlmodel import SQLModel
 
-import shared.models  # noqa: F401  (registers every table)
+import shared.tables  # noqa: F401  (registers every table)
 from shared.db.engine import make_engine
 from shared.settings import get_settings
 

@@ -11,7 +11,7 @@ from sqlmodel import Session
 from shared.db import get_engine
 from shared.domain.errors import Unauthorized
 from shared.domain.tenants import authenticate
-from shared.models import Tenant
+from shared.tables import Tenant
 
 
 def get_session() -> Iterator[Session]:

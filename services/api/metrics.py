@@ -21,8 +21,8 @@ from sqlmodel import Session, select
 from services.worker.queues import ALL_QUEUES
 from shared import metrics
 from shared.db import get_engine
-from shared.models import ACTIVE_JOB_STATUSES, Batch, Delivery, Job, JobStatus
 from shared.redis_conn import get_redis
+from shared.tables import ACTIVE_JOB_STATUSES, Batch, Delivery, Job, JobStatus
 
 router = APIRouter(tags=["health"])
 log = logging.getLogger(__name__)

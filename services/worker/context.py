@@ -11,10 +11,10 @@ from sqlalchemy import select, update
 from services.worker.lease import renewer
 from shared.db import session_scope
 from shared.domain.transitions import job_event
-from shared.models import Job, JobTurn
 from shared.nemo.client import NemoClient
 from shared.nemo.profiles import SkillProfile, get_profile
 from shared.settings import Settings
+from shared.tables import Job, JobTurn
 
 
 class LeaseLost(RuntimeError):

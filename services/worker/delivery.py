@@ -28,8 +28,8 @@ from shared.db.hooks import after_commit
 from shared.domain import dispatch
 from shared.domain.tenants import webhook_secrets
 from shared.logs import job_context
-from shared.models import Delivery, DeliveryAttempt, DeliveryStatus, Event, GoneEndpoint, Tenant
 from shared.settings import get_settings
+from shared.tables import Delivery, DeliveryAttempt, DeliveryStatus, Event, GoneEndpoint, Tenant
 from shared.timeutil import utcnow
 from shared.webhooks.payload import event_body
 from shared.webhooks.schedule import next_delay

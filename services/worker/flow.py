@@ -25,7 +25,7 @@ from services.worker.context import StepContext
 from services.worker.outcome import NEXT, Outcome
 from services.worker.queues import STREAM_STAGES
 from services.worker.steps import message, record, render, setup, verify
-from shared.models import Job, JobTurn, Stage, TurnStatus
+from shared.tables import Job, JobTurn, Stage, TurnStatus
 
 Handler = Callable[[StepContext], Outcome]
 S = Stage

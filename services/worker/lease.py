@@ -20,8 +20,8 @@ from sqlalchemy import and_, or_, update
 from sqlmodel import Session, select
 
 from shared.db import session_scope
-from shared.models import TERMINAL_JOB_STATUSES, Job
 from shared.settings import get_settings
+from shared.tables import TERMINAL_JOB_STATUSES, Job
 from shared.timeutil import utcnow
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.models import JobStatus
+from shared.tables import JobStatus
 
 NEXT = "<next>"  # the next stage on the turn's path (services/worker/flow.py decides which)
 

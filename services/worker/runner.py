@@ -22,10 +22,10 @@ from shared.domain import batches, dispatch
 from shared.domain.job_hooks import job_end_hooks
 from shared.domain.transitions import job_event, report_progress, set_stage, set_status
 from shared.logs import job_context
-from shared.models import Job, JobStatus, JobTurn, MessageState, Stage, TurnStatus
+from shared.nemo.upstream import cancel_render_quietly, get_client
 from shared.settings import get_settings
+from shared.tables import Job, JobStatus, JobTurn, MessageState, Stage, TurnStatus
 from shared.timeutil import utcnow
-from shared.upstream import cancel_render_quietly, get_client
 
 log = logging.getLogger(__name__)
 

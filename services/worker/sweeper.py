@@ -16,8 +16,8 @@ from sqlmodel import select
 
 from shared.db import session_scope
 from shared.domain import dispatch
-from shared.models import TERMINAL_JOB_STATUSES, Job, Stage
 from shared.settings import get_settings
+from shared.tables import TERMINAL_JOB_STATUSES, Job, Stage
 from shared.timeutil import utcnow
 
 log = logging.getLogger(__name__)

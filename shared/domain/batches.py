@@ -38,8 +38,8 @@ from shared.domain.job_hooks import on_job_end
 from shared.domain.job_input import EVENT_FILTERS, JobSpec
 from shared.domain.jobs import cancel_job, enqueue_after_commit
 from shared.ids import new_id
-from shared.models import Batch, BatchRowError, BatchStatus, Job, JobStatus, JobTurn, Stage
 from shared.settings import get_settings
+from shared.tables import Batch, BatchRowError, BatchStatus, Job, JobStatus, JobTurn, Stage
 from shared.timeutil import iso, utcnow
 from shared.urlguard import ForbiddenUrl, check_url
 

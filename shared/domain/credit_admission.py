@@ -17,10 +17,10 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from shared.domain.errors import InsufficientCredits
-from shared.models import Job, JobStatus, JobTurn, MessageState
 from shared.nemo.errors import NemoError
-from shared.nemo.models import Credits
+from shared.nemo.wire import Credits
 from shared.settings import get_settings
+from shared.tables import Job, JobStatus, JobTurn, MessageState
 
 log = logging.getLogger(__name__)
 BALANCE_TTL_S = 5.0
@@ -33,7 +33,7 @@ def balance() -> Credits | None:
     with _lock:
         if _cached and time.monotonic() - _cached[0] < BALANCE_TTL_S:
             return _cached[1]
-    from shared.upstream import get_client
+    from shared.nemo.upstream import get_client
 
     try:
         fresh = get_client().get_credits()

@@ -16,7 +16,7 @@ from sqlmodel import Session, select
 
 from shared.db.hooks import after_commit
 from shared.ids import new_id
-from shared.models import Delivery, Event, GoneEndpoint
+from shared.tables import Delivery, Event, GoneEndpoint
 from shared.timeutil import utcnow
 
 TERMINAL_EVENTS = ("job.succeeded", "job.failed", "job.canceled")

@@ -18,8 +18,8 @@ from shared.domain.errors import Conflict, NotFound, ValidationFailed
 from shared.domain.job_input import JobSpec
 from shared.domain.transitions import set_status
 from shared.ids import new_id
-from shared.models import Job, JobStatus, JobTurn, Stage
 from shared.settings import get_settings
+from shared.tables import Job, JobStatus, JobTurn, Stage
 from shared.timeutil import as_utc, utcnow
 
 

@@ -12,8 +12,8 @@ from sqlmodel import Session, select
 from shared.domain.errors import Conflict
 from shared.domain.jobs import enqueue_after_commit, get_job
 from shared.domain.transitions import job_event
-from shared.models import Job, JobStatus, JobTurn, Stage
 from shared.nemo.intents import route_intent
+from shared.tables import Job, JobStatus, JobTurn, Stage
 from shared.timeutil import utcnow
 
 

@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 
 from shared.domain.errors import NotFound, Unauthorized
 from shared.ids import new_id
-from shared.models import ApiKey, Tenant
+from shared.tables import ApiKey, Tenant
 from shared.timeutil import as_utc, utcnow
 
 KEY_PREFIX = "rm_live_"

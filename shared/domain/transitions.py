@@ -9,8 +9,8 @@ from sqlmodel import Session
 
 from shared.domain.events import emit, wanted
 from shared.domain.views import job_public, load_public
-from shared.models import Job, JobStatus, JobTurn
 from shared.settings import get_settings
+from shared.tables import Job, JobStatus, JobTurn
 from shared.timeutil import as_utc, utcnow
 
 STATUS_EVENTS = {

@@ -7,8 +7,8 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from shared.models import Job, JobTurn
 from shared.settings import get_settings
+from shared.tables import Job, JobTurn
 from shared.timeutil import iso
 
 

@@ -36,7 +36,12 @@ from shared.nemo.errors import (
     error_from_reply,
     redact,
 )
-from shared.nemo.models import (
+from shared.nemo.profiles import SkillProfile, get_profile
+from shared.nemo.render_status import parse_render_status
+from shared.nemo.stream_reader import EventCallback, is_event_stream, read_event_stream
+from shared.nemo.tokens import TokenProvider, provider_from_settings
+from shared.nemo.uploads import multipart_files, validate_upload, validate_url
+from shared.nemo.wire import (
     AnonymousToken,
     Credits,
     RenderStatus,
@@ -45,11 +50,6 @@ from shared.nemo.models import (
     StreamResult,
     UploadedFile,
 )
-from shared.nemo.profiles import SkillProfile, get_profile
-from shared.nemo.render_status import parse_render_status
-from shared.nemo.stream_reader import EventCallback, is_event_stream, read_event_stream
-from shared.nemo.tokens import TokenProvider, provider_from_settings
-from shared.nemo.uploads import multipart_files, validate_upload, validate_url
 
 if TYPE_CHECKING:
     from shared.settings import Settings

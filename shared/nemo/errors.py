@@ -39,7 +39,7 @@ from urllib.parse import quote
 from shared.nemo.profiles import BACKEND_FORMATS, SkillProfile
 
 if TYPE_CHECKING:
-    from shared.nemo.models import StreamResult
+    from shared.nemo.wire import StreamResult
 
 REGISTER_URL = "https://nemovideo.com/register?bind={user_id}"
 _SECRET_PATTERNS = (

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.nemo.errors import ProtocolError
-from shared.nemo.models import RenderStatus
+from shared.nemo.wire import RenderStatus
 
 log = logging.getLogger(__name__)
 

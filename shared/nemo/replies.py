@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared.nemo.errors import ProtocolError
-from shared.nemo.models import AnonymousToken, Credits, SessionInfo, SessionState, UploadedFile
 from shared.nemo.render_status import parse_time
+from shared.nemo.wire import AnonymousToken, Credits, SessionInfo, SessionState, UploadedFile
 
 
 def data_of(body: Any) -> Mapping[str, Any]:

@@ -21,7 +21,7 @@ from typing import Any
 from httpx_sse._decoders import SSELineDecoder
 
 from shared.nemo.errors import NemoError, StreamFailed, error_for_code
-from shared.nemo.models import StreamResult, ToolCall, ToolResult
+from shared.nemo.wire import StreamResult, ToolCall, ToolResult
 
 KINDS = ("text", "tool_call", "tool_result", "heartbeat", "error", "other")
 _HEARTBEAT_TYPES = frozenset({"heartbeat", "ping", "keepalive", "keep-alive", "keep_alive"})

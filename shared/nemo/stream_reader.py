@@ -13,8 +13,8 @@ from collections.abc import Callable
 import httpx
 
 from shared.nemo.errors import UpstreamConnectionError
-from shared.nemo.models import StreamResult
 from shared.nemo.sse import EventStreamDecoder, StreamCollector, StreamEvent
+from shared.nemo.wire import StreamResult
 
 EventCallback = Callable[[StreamEvent], None]
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 from shared.nemo.errors import NemoError, OutOfCredits, TokenInvalid
-from shared.nemo.models import AnonymousToken
+from shared.nemo.wire import AnonymousToken
 
 if TYPE_CHECKING:
     from shared.settings import Settings

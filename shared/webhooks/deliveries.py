@@ -12,7 +12,7 @@ from shared.domain import dispatch
 from shared.domain.errors import NotFound
 from shared.domain.jobs import get_job
 from shared.ids import new_id
-from shared.models import Delivery, DeliveryAttempt, Event, GoneEndpoint
+from shared.tables import Delivery, DeliveryAttempt, Event, GoneEndpoint
 from shared.timeutil import iso, utcnow
 
 

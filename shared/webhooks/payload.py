@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from shared.models import Event
+from shared.tables import Event
 from shared.timeutil import iso
 
 

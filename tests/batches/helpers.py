@@ -12,7 +12,7 @@ from sqlmodel import select
 
 from shared.db import session_scope
 from shared.domain import dispatch
-from shared.models import Event, Job
+from shared.tables import Event, Job
 from shared.timeutil import utcnow
 
 KLING = "free-kling-ai-video-generation"
@@ -106,7 +106,7 @@ def count_rows(model: Any, **where: Any) -> int:
 def end_open_jobs(tenant_name: str) -> None:
     """Cancel what a test left open, so its queued jobs neither run later nor count as reserved credits for
     the tests after it (credit admission counts every open job)."""
-    from shared.models import Tenant
+    from shared.tables import Tenant
 
     with session_scope() as session:
         tenant_id = session.exec(select(Tenant.id).where(Tenant.name == tenant_name)).first()

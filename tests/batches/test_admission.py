@@ -8,7 +8,7 @@ import threading
 
 from shared.domain import batches
 from shared.domain.job_hooks import job_end_hooks
-from shared.models import Batch
+from shared.tables import Batch
 from tests.batches.helpers import (
     batch_events,
     csv_of,

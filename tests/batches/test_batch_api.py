@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from shared.models import Batch, BatchRowError, Job
+from shared.tables import Batch, BatchRowError, Job
 from tests.batches.helpers import KLING, count_rows, csv_of, finish, jobs_of, keep_off_sweeper, post_batch, recording
 from tests.utils import stack
 

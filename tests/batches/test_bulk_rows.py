@@ -12,7 +12,7 @@ from shared.domain.batches import _turns_from_jobs, bulk_insert, job_values, tur
 from shared.domain.job_input import JobSpec
 from shared.domain.jobs import new_job_row, turn_rows
 from shared.ids import new_id
-from shared.models import Batch, Job, JobTurn
+from shared.tables import Batch, Job, JobTurn
 from shared.timeutil import utcnow
 from tests.batches.helpers import KLING
 
@@ -59,7 +59,7 @@ def test_turn_mapping_matches_turn_rows() -> None:
 
 
 def test_bulk_insert_fills_model_defaults_and_turns_come_from_jobs(database, tenant) -> None:
-    from shared.models import Tenant
+    from shared.tables import Tenant
 
     with session_scope() as session:
         tenant_id = session.exec(select(Tenant.id).where(Tenant.name == tenant.name)).one()

@@ -15,7 +15,7 @@ from sqlmodel import select
 
 from shared.db import session_scope
 from shared.domain import batches
-from shared.models import Job
+from shared.tables import Job
 from tests.batches.helpers import KLING, batch_events, csv_of, jobs_of, post_batch
 from tests.utils import stack
 from tests.utils.stack import give_credits

@@ -6,7 +6,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
 
-import shared.models  # noqa: F401
+import shared.tables  # noqa: F401
 from shared.db.engine import make_engine
 from shared.db.migrate import upgrade_head
 

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from shared.nemo.errors import OutOfCredits, RateLimited, TokenInvalid
-from shared.nemo.models import AnonymousToken
 from shared.nemo.tokens import AnonymousTokenProvider, StaticTokenProvider, derived_client_id, provider_from_settings
+from shared.nemo.wire import AnonymousToken
 from shared.settings import Settings
 
 

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from shared.db import session_scope
-from shared.models import Job
+from shared.tables import Job
 from tests.utils import stack
 
 pytestmark = pytest.mark.usefixtures("stack_ready")

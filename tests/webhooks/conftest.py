@@ -9,7 +9,7 @@ from sqlalchemy import update
 
 from shared.db import session_scope
 from shared.domain import dispatch
-from shared.models import Delivery
+from shared.tables import Delivery
 from tests.utils.stack import Tenant as TestTenant
 from tests.webhooks.helpers import Hooked, RecordingDispatcher, tenant_row
 from tests.webhooks.receiver import Receiver

@@ -14,7 +14,7 @@ from shared.db import session_scope
 from shared.domain.job_input import JobSpec
 from shared.domain.jobs import new_job_row
 from shared.domain.transitions import job_event
-from shared.models import Delivery, Job, Tenant
+from shared.tables import Delivery, Job, Tenant
 from tests.utils.stack import Tenant as TestTenant
 from tests.webhooks.receiver import Receiver
 

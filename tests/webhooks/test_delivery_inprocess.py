@@ -12,8 +12,8 @@ from sqlmodel import select
 
 from services.worker.delivery import deliver
 from shared.db import session_scope
-from shared.models import Delivery, DeliveryAttempt, Tenant
 from shared.settings import get_settings
+from shared.tables import Delivery, DeliveryAttempt, Tenant
 from shared.timeutil import utcnow
 from tests.webhooks.helpers import Hooked, RecordingDispatcher, deliveries_of, emit_job_event, still_job
 from tests.webhooks.receiver import Reply

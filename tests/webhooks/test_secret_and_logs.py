@@ -12,8 +12,8 @@ from sqlmodel import select
 
 from shared.db import session_scope
 from shared.domain import dispatch
-from shared.models import Tenant
 from shared.settings import get_settings
+from shared.tables import Tenant
 from tests.utils.stack import Proc
 from tests.webhooks.helpers import Hooked, RecordingDispatcher, deliveries_of, emit_job_event, still_job, wait_final
 from tests.webhooks.receiver import Reply

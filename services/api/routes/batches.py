@@ -21,8 +21,8 @@ from shared.domain import batches
 from shared.domain.batch_csv import RESULT_COLUMNS, safe_cell
 from shared.domain.errors import TooLarge, ValidationFailed
 from shared.domain.views import job_public, turns_for
+from shared.nemo.upstream import cancel_render_quietly
 from shared.settings import get_settings
-from shared.upstream import cancel_render_quietly
 
 router = APIRouter(prefix="/v1/batches", tags=["batches"])
 log = logging.getLogger(__name__)

@@ -10,8 +10,8 @@ from services.api.deps import SessionDep, TenantDep
 from shared.domain.credit_admission import committed
 from shared.domain.errors import UpstreamUnavailableError
 from shared.nemo.errors import NemoError
+from shared.nemo.upstream import get_client
 from shared.settings import get_settings
-from shared.upstream import get_client
 
 router = APIRouter(prefix="/v1", tags=["credits"])
 

@@ -22,11 +22,11 @@ from shared.domain.job_input import check_asset_url
 from shared.domain.jobs import get_job
 from shared.domain.revisions import add_message
 from shared.domain.views import load_public
-from shared.models import Event, Job, JobStatus, JobTurn
 from shared.nemo.draft import timeline_summary, tracks
 from shared.nemo.errors import NemoError, SessionNotFound
 from shared.nemo.intents import Intent, route_intent
 from shared.settings import get_settings
+from shared.tables import Event, Job, JobStatus, JobTurn
 from shared.urlguard import ForbiddenUrl
 from shared.webhooks.payload import payload_of
 
@@ -147,7 +147,7 @@ def timeline(job_id: str, tenant: TenantDep, session: SessionDep, refresh: bool 
 
 
 def _live_draft(job: Job) -> dict[str, Any] | None:
-    from shared.upstream import get_client
+    from shared.nemo.upstream import get_client
 
     if not job.session_id:
         raise Conflict("the job has no upstream session yet", field="refresh")

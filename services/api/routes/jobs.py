@@ -20,9 +20,9 @@ from shared.domain.credit_admission import admit
 from shared.domain.errors import ValidationFailed
 from shared.domain.jobs import cancel_job, create_job, get_job, list_jobs
 from shared.domain.views import job_public, load_public, turns_for
-from shared.models import Job, JobStatus
+from shared.nemo.upstream import cancel_render_quietly
 from shared.settings import get_settings
-from shared.upstream import cancel_render_quietly
+from shared.tables import Job, JobStatus
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 log = logging.getLogger(__name__)

@@ -12,8 +12,8 @@ from fastapi import APIRouter, Response
 
 from services.api.deps import SessionDep, TenantDep
 from shared.domain.tenants import rotate_webhook_secret
-from shared.models import Tenant
 from shared.settings import get_settings
+from shared.tables import Tenant
 from shared.timeutil import as_utc, iso, utcnow
 from shared.webhooks.deliveries import delivery_public, job_deliveries, redeliver
 

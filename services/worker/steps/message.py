@@ -11,12 +11,12 @@ import time
 
 from services.worker.context import StepContext
 from services.worker.outcome import Outcome
-from shared.models import JobStatus, MessageState, Stage
 from shared.nemo.draft import draft_fingerprint
 from shared.nemo.errors import UpstreamConnectionError
 from shared.nemo.gui import translate
-from shared.nemo.models import StreamResult
 from shared.nemo.sse import StreamEvent
+from shared.nemo.wire import StreamResult
+from shared.tables import JobStatus, MessageState, Stage
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from services.worker.context import StepContext
 from services.worker.outcome import Outcome
-from shared.models import JobStatus, TurnStatus
+from shared.tables import JobStatus, TurnStatus
 from shared.timeutil import utcnow
 
 

@@ -10,9 +10,9 @@ import time
 
 from services.worker.context import StepContext
 from services.worker.outcome import Outcome
-from shared.models import Stage
 from shared.nemo.errors import DuplicateRenderId, RenderNotFound
-from shared.nemo.models import RenderStatus
+from shared.nemo.wire import RenderStatus
+from shared.tables import Stage
 from shared.timeutil import as_utc, utcnow
 
 

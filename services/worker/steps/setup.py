@@ -6,7 +6,7 @@ from pathlib import Path
 
 from services.worker.context import StepContext
 from services.worker.outcome import Outcome
-from shared.models import JobStatus, Stage
+from shared.tables import JobStatus, Stage
 
 
 def credential(ctx: StepContext) -> Outcome:

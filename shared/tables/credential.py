@@ -9,7 +9,7 @@ from datetime import datetime
 
 from sqlmodel import Field, SQLModel
 
-from shared.models.columns import ts
+from shared.tables.columns import ts
 
 
 class UpstreamCredential(SQLModel, table=True):

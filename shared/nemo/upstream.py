@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import threading
 
-from shared.credentials import DbTokenProvider
 from shared.nemo.client import NemoClient
+from shared.nemo.credentials import DbTokenProvider
 from shared.nemo.tokens import StaticTokenProvider, TokenProvider
 from shared.settings import Settings, get_settings
 

@@ -14,8 +14,8 @@ from typing import Any
 from sqlalchemy import Index, Text, UniqueConstraint, text
 from sqlmodel import Column, Field, SQLModel
 
-from shared.models.columns import json_col, ts
-from shared.models.enums import JobStatus, MessageState, Stage, TurnStatus
+from shared.tables.columns import json_col, ts
+from shared.tables.enums import JobStatus, MessageState, Stage, TurnStatus
 
 
 class Job(SQLModel, table=True):

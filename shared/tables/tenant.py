@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlmodel import Field, SQLModel
 
-from shared.models.columns import ts
+from shared.tables.columns import ts
 
 
 class Tenant(SQLModel, table=True):

@@ -1,8 +1,8 @@
-"""The table models. Importing this package registers every table on ``SQLModel.metadata``."""
+"""The database tables. Importing this package registers every table on ``SQLModel.metadata``."""
 
-from shared.models.batch import Batch, BatchRowError
-from shared.models.credential import UpstreamCredential
-from shared.models.enums import (
+from shared.tables.batch import Batch, BatchRowError
+from shared.tables.credential import UpstreamCredential
+from shared.tables.enums import (
     ACTIVE_JOB_STATUSES,
     TERMINAL_JOB_STATUSES,
     BatchStatus,
@@ -12,9 +12,9 @@ from shared.models.enums import (
     Stage,
     TurnStatus,
 )
-from shared.models.event import Delivery, DeliveryAttempt, Event, GoneEndpoint
-from shared.models.job import Job, JobTurn
-from shared.models.tenant import ApiKey, Tenant
+from shared.tables.event import Delivery, DeliveryAttempt, Event, GoneEndpoint
+from shared.tables.job import Job, JobTurn
+from shared.tables.tenant import ApiKey, Tenant
 
 __all__ = [
     "ACTIVE_JOB_STATUSES",

@@ -12,8 +12,8 @@ from typing import Any
 from sqlalchemy import BigInteger, Index, Integer, Text
 from sqlmodel import Column, Field, SQLModel
 
-from shared.models.columns import json_col, ts
-from shared.models.enums import DeliveryStatus
+from shared.tables.columns import json_col, ts
+from shared.tables.enums import DeliveryStatus
 
 # BIGINT on PostgreSQL, but SQLite only autoincrements an INTEGER PRIMARY KEY.
 SeqType = BigInteger().with_variant(Integer(), "sqlite")

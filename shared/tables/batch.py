@@ -7,8 +7,8 @@ from datetime import datetime
 from sqlalchemy import Text
 from sqlmodel import Column, Field, SQLModel
 
-from shared.models.columns import json_col, ts
-from shared.models.enums import BatchStatus
+from shared.tables.columns import json_col, ts
+from shared.tables.enums import BatchStatus
 
 
 class Batch(SQLModel, table=True):

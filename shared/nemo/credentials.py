@@ -17,9 +17,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from shared.db import session_scope
-from shared.models import UpstreamCredential
-from shared.nemo.models import AnonymousToken
+from shared.nemo.wire import AnonymousToken
 from shared.settings import Settings
+from shared.tables import UpstreamCredential
 from shared.timeutil import as_utc, utcnow
 
 CREDENTIAL = "default"
