@@ -79,11 +79,11 @@ def children(pid: int) -> list[int]:
 def insert_jobs(n: int, tenant_name: str) -> tuple[float, Any]:
     """Write N jobs in one transaction; the commit submits them all at once (the dispatch follows the commit).
     Returns the seconds spent writing rows and the moment of submission (the clock starts there)."""
-    from services.worker.dispatch import install_celery_dispatcher
     from shared.db import session_scope
     from shared.domain.job_input import JobSpec
     from shared.domain.jobs import create_job
     from shared.domain.tenants import get_or_create_tenant
+    from shared.taskq.celery import install_celery_dispatcher
     from shared.timeutil import utcnow
 
     install_celery_dispatcher()

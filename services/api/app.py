@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from services.api import errors, metrics
 from services.api.routes import batches, credits, health, job_live, jobs, webhooks
-from services.worker.dispatch import install_celery_dispatcher
+from shared.taskq.celery import install_celery_dispatcher
 
 
 def create_app() -> FastAPI:

@@ -18,11 +18,11 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from services.worker.queues import ALL_QUEUES
 from shared import metrics
 from shared.db import get_engine
 from shared.redis_conn import get_redis
 from shared.tables import ACTIVE_JOB_STATUSES, Batch, Delivery, Job, JobStatus
+from shared.taskq.queues import ALL_QUEUES
 
 router = APIRouter(tags=["health"])
 log = logging.getLogger(__name__)

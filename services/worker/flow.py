@@ -23,9 +23,9 @@ from collections.abc import Callable
 
 from services.worker.context import StepContext
 from services.worker.outcome import NEXT, Outcome
-from services.worker.queues import STREAM_STAGES
 from services.worker.steps import message, record, render, setup, verify
 from shared.tables import Job, JobTurn, Stage, TurnStatus
+from shared.taskq.queues import STREAM_STAGES
 
 Handler = Callable[[StepContext], Outcome]
 S = Stage

@@ -6,12 +6,13 @@ from sqlalchemy.exc import OperationalError
 
 from services.worker.app import celery_app
 from services.worker.delivery import deliver as deliver_webhook
-from services.worker.dispatch import install_celery_dispatcher
 from services.worker.runner import run_step
 from services.worker.sweeper import extra_sweeps, sweep_once
 from shared.domain import batches  # registers the batch job-end hook (admission, completion)
+from shared.taskq.celery import install_celery_dispatcher
+from shared.taskq.queues import TASK_ADVANCE, TASK_DELIVER, TASK_STREAM, TASK_SWEEP
 
-install_celery_dispatcher()
+install_celery_dispatcher(celery_app)
 extra_sweeps.append(batches.sweep_batches)  # a lost job-end hook never stalls a batch
 
 
@@ -26,25 +27,25 @@ DB_RETRY = {
 }
 
 
-@celery_app.task(name="reelmill.advance", ignore_result=True, **DB_RETRY)
+@celery_app.task(name=TASK_ADVANCE, ignore_result=True, **DB_RETRY)
 def advance(job_id: str, seq: int) -> None:
     """Run the job's current short step (steps queue)."""
     run_step(job_id, seq)
 
 
-@celery_app.task(name="reelmill.stream", ignore_result=True, **DB_RETRY)
+@celery_app.task(name=TASK_STREAM, ignore_result=True, **DB_RETRY)
 def stream(job_id: str, seq: int) -> None:
     """Run the job's SSE message step (streams queue)."""
     run_step(job_id, seq)
 
 
-@celery_app.task(name="reelmill.deliver", ignore_result=True, **DB_RETRY)
+@celery_app.task(name=TASK_DELIVER, ignore_result=True, **DB_RETRY)
 def deliver(delivery_id: str) -> None:
     """Make one webhook delivery attempt when it is due (webhooks queue)."""
     deliver_webhook(delivery_id)
 
 
-@celery_app.task(name="reelmill.sweep", ignore_result=True)
+@celery_app.task(name=TASK_SWEEP, ignore_result=True)
 def sweep() -> None:
     """Re-enqueue whatever the rows say is due but nobody is running (periodic, from beat)."""
     sweep_once()

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
-from services.worker.queues import ALL_QUEUES, STREAMS
 from shared.settings import Settings
+from shared.taskq.queues import ALL_QUEUES, STREAMS
 from tests.deploy.cli_paths import parse_cli
 
 ROOT = Path(__file__).resolve().parents[2]
