@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     queue_grace_s: float = 300.0  # a queued step not picked up this long after it was due is sent again
     sweep_interval_s: float = 15.0
     max_step_attempts: int = 8  # retries of one transient upstream failure before the job fails
+    # after a send whose fate is unknown (a crash mid-stream), the draft must hold still this long before the edit
+    # counts as landed; also the first wait for a draft that is not ready yet
+    edit_settle_s: float = 10.0
     retry_base_s: float = 2.0
     retry_max_s: float = 300.0
     rate_limit_wait_s: float = 30.0  # 429 without Retry-After

@@ -3,12 +3,12 @@ before the step ends (a checkpoint that must land before an upstream call, and l
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select, update
 
-from services.worker.lease import renewer
 from shared.db import session_scope
 from shared.domain.transitions import job_event
 from shared.nemo.client import NemoClient
@@ -28,6 +28,7 @@ class StepContext:
     owner: str
     client: NemoClient
     settings: Settings
+    is_canceled: Callable[[str], bool] = field(default=lambda job_id: False)
 
     @property
     def turn(self) -> JobTurn:
@@ -43,8 +44,12 @@ class StepContext:
 
     def checkpoint(self, **turn_fields: Any) -> None:
         """Write fields of the current turn now (e.g. a render id before the render is submitted): one UPDATE that
-        only lands while this worker still holds the job's lease."""
-        still_ours = select(Job.id).where(Job.id == self.job.id, Job.lease_owner == self.owner).exists()
+        only lands while this worker still holds the job's lease for this step."""
+        still_ours = (
+            select(Job.id)
+            .where(Job.id == self.job.id, Job.lease_owner == self.owner, Job.step_seq == self.job.step_seq)
+            .exists()
+        )
         with session_scope() as session:
             written = session.exec(  # type: ignore[call-overload]
                 update(JobTurn).where(JobTurn.id == self.turn.id, still_ours).values(**turn_fields)
@@ -60,4 +65,4 @@ class StepContext:
             job_event(session, self.job, type, data)
 
     def cancel_requested(self) -> bool:
-        return renewer.cancel_requested(self.job.id)
+        return self.is_canceled(self.job.id)

@@ -21,7 +21,6 @@ from sqlalchemy import or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from services.worker import sweeper
 from shared import metrics
 from shared.db import session_scope
 from shared.db.hooks import after_commit
@@ -250,7 +249,3 @@ def _host(url: str) -> str:
         return httpx.URL(url).host or "?"
     except httpx.InvalidURL:
         return "?"
-
-
-if resend_lost_deliveries not in sweeper.extra_sweeps:
-    sweeper.extra_sweeps.append(resend_lost_deliveries)

@@ -1,8 +1,9 @@
-"""Leases: which worker runs a job's current step, and until when.
+"""Leases: which worker process runs a job's current step, and until when.
 
 A task carries the job's `step_seq`; claiming succeeds only for the current seq, on a job that is not leased (or
-whose lease ran out), so a duplicate or stale message does nothing. While a step runs, one renewer thread per
-process extends every held lease in one statement and reports jobs whose client asked to cancel.
+whose lease ran out), so a duplicate or stale message does nothing. The owner is the worker process
+(`<host>:<pid>:<boot id>`): while steps run, one renewer per process extends every lease it holds in one
+statement, and learns in one more which of those jobs their clients asked to cancel.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from functools import cache
 
-from sqlalchemy import and_, or_, update
-from sqlmodel import Session, select
+from sqlalchemy import or_, update
+from sqlmodel import Session
 
 from shared.db import session_scope
 from shared.settings import get_settings
@@ -25,11 +27,17 @@ from shared.tables import TERMINAL_JOB_STATUSES, Job
 from shared.timeutil import utcnow
 
 log = logging.getLogger(__name__)
-_TERMINAL = [s.value for s in TERMINAL_JOB_STATUSES]
+_TERMINAL = list(TERMINAL_JOB_STATUSES)
 
 
-def new_owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+@cache
+def _owner_for(pid: int) -> str:
+    return f"{socket.gethostname()}:{pid}:{uuid.uuid4().hex[:8]}"
+
+
+def process_owner() -> str:
+    """This process's lease owner (a forked child gets its own)."""
+    return _owner_for(os.getpid())
 
 
 def claim(session: Session, job_id: str, seq: int, owner: str) -> Job | None:
@@ -66,15 +74,15 @@ class Renewer:
     """Extends the leases this process holds; learns which of those jobs were asked to cancel."""
 
     def __init__(self) -> None:
-        self._held: dict[str, str] = {}
+        self._held: set[str] = set()
         self._canceled: set[str] = set()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._wake = threading.Event()
 
-    def hold(self, job_id: str, owner: str) -> None:
+    def hold(self, job_id: str) -> None:
         with self._lock:
-            self._held[job_id] = owner
+            self._held.add(job_id)
             self._canceled.discard(job_id)
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._loop, name="lease-renewer", daemon=True)
@@ -82,8 +90,12 @@ class Renewer:
 
     def release(self, job_id: str) -> None:
         with self._lock:
-            self._held.pop(job_id, None)
+            self._held.discard(job_id)
             self._canceled.discard(job_id)
+
+    def held(self) -> list[str]:
+        with self._lock:
+            return list(self._held)
 
     def cancel_requested(self, job_id: str) -> bool:
         return job_id in self._canceled
@@ -97,28 +109,33 @@ class Renewer:
                 log.exception("lease renewal failed; retrying")
 
     def renew_now(self) -> None:
-        with self._lock:
-            held = dict(self._held)
+        held = self.held()
         if not held:
             return
-        until = utcnow() + timedelta(seconds=get_settings().lease_s)
-        with session_scope() as session:
-            for job_id, owner in held.items():
-                session.exec(  # type: ignore[call-overload]
-                    update(Job).where(and_(Job.id == job_id, Job.lease_owner == owner)).values(lease_until=until)
-                )
-            flagged = session.exec(select(Job.id).where(Job.id.in_(list(held)), Job.cancel_requested.is_(True)))
-            canceled = set(flagged)
+        canceled = renew(held, process_owner())
         with self._lock:
-            self._canceled |= canceled & set(self._held)
+            self._canceled |= canceled & self._held
+
+
+def renew(job_ids: list[str], owner: str) -> set[str]:
+    """Extend ``owner``'s leases on ``job_ids`` in one statement; the ids among them whose client asked to cancel."""
+    until = utcnow() + timedelta(seconds=get_settings().lease_s)
+    with session_scope() as session:
+        rows = session.execute(
+            update(Job)
+            .where(Job.id.in_(job_ids), Job.lease_owner == owner)
+            .values(lease_until=until)
+            .returning(Job.id, Job.cancel_requested)
+        ).all()
+    return {job_id for job_id, cancel in rows if cancel}
 
 
 renewer = Renewer()
 
 
 @contextmanager
-def held(job_id: str, owner: str) -> Iterator[None]:
-    renewer.hold(job_id, owner)
+def held(job_id: str) -> Iterator[None]:
+    renewer.hold(job_id)
     try:
         yield
     finally:

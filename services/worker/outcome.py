@@ -1,49 +1,100 @@
-"""What a step returns: the checkpoint to write and where the job goes next. The runner applies it in one
-transaction, together with the events it names."""
+"""What a step returns: one of a few explicit cases. services/worker/flow.py decides what each means for the job.
+
+Advance      the step did its work: write its fields, go on (to the next stage of the turn, or a named one)
+RetryAfter   try the same stage again after a delay (a transient failure spends an attempt; a wait does not)
+Throttle     NemoVideo has no capacity for this call now: wait in the database, spending nothing
+NewSession   the upstream lost the session: start a new one and replay the turns so far
+NextTurn     this turn is done; the job goes on with its next turn
+Finish       the job's last turn is done: the job succeeded
+Fail         the job failed with a code and the message a user should read
+Cancel       the client canceled the job (or its deadline passed)
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.tables import JobStatus
+from shared.tables import Stage
 
-NEXT = "<next>"  # the next stage on the turn's path (services/worker/flow.py decides which)
+Fields = dict[str, Any]
 
 
-@dataclass
-class Outcome:
-    next_stage: str | None = None  # None: run the same stage again (a retry)
-    countdown: float = 0.0
-    job: dict[str, Any] = field(default_factory=dict)  # Job fields to set
-    turn: dict[str, Any] = field(default_factory=dict)  # fields of the current JobTurn to set
-    status: JobStatus | None = None  # a status change (events follow from it)
-    error: tuple[str, str] | None = None  # (code, message) for failed/canceled
-    progress: int | None = None
-    retry: bool = False  # a transient failure: counts against the attempt budget
-    new_session: bool = False  # the upstream lost the session: start a new one and replay the turns
-    next_turn: bool = False  # this turn is done: move to the next one (or finish the job)
-    cancel_render: str | None = None  # an upstream render to cancel after commit
-    note: str = ""  # one log line's worth of what happened
-    light: bool = False  # nothing but the turn's render figures changed: written with two plain UPDATEs
+@dataclass(frozen=True)
+class Advance:
+    turn: Fields = field(default_factory=dict)  # fields of the current turn to write
+    job: Fields = field(default_factory=dict)  # fields of the job to write
+    stage: Stage | None = None  # None: the next stage on the turn's path
+    wait_s: float = 0.0  # run that stage after this long (a render poll)
+    note: str = ""
 
-    @classmethod
-    def advance(cls, stage: str = NEXT, **kwargs: Any) -> Outcome:
-        return cls(next_stage=stage, **kwargs)
 
-    @classmethod
-    def again(cls, delay: float, note: str, **kwargs: Any) -> Outcome:
-        return cls(next_stage=None, countdown=delay, retry=True, note=note, **kwargs)
+@dataclass(frozen=True)
+class RetryAfter:
+    delay_s: float
+    reason: str
+    spend: bool = True  # a transient failure counts against the attempt budget; waiting for something does not
+    turn: Fields = field(default_factory=dict)  # fields to write all the same (e.g. "the message was not sent")
+    job: Fields = field(default_factory=dict)
 
-    @classmethod
-    def fail(cls, code: str, message: str, **kwargs: Any) -> Outcome:
-        return cls(status=JobStatus.failed, error=(code, message), note=f"failed: {code}", **kwargs)
 
-    @classmethod
-    def canceled(cls, render_id: str | None = None) -> Outcome:
-        return cls(
-            status=JobStatus.canceled,
-            error=("canceled", "canceled by the client"),
-            cancel_render=render_id,
-            note="canceled",
-        )
+@dataclass(frozen=True)
+class Throttle:
+    resource: str  # what NemoVideo has no room for: "streams", "renders" or "calls"
+    wait_s: float | None = None  # a known wait (a 429's pause); None: until capacity is granted
+    reason: str = "waiting for NemoVideo capacity"
+    turn: Fields = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class NewSession:
+    reason: str = "the upstream lost the session"
+
+
+@dataclass(frozen=True)
+class NextTurn:
+    turn: Fields = field(default_factory=dict)
+    job: Fields = field(default_factory=dict)
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Finish:
+    turn: Fields = field(default_factory=dict)
+    job: Fields = field(default_factory=dict)
+    note: str = "succeeded"
+
+
+@dataclass(frozen=True)
+class Fail:
+    code: str
+    message: str
+    turn: Fields = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Cancel:
+    render_id: str | None = None  # an upstream render to cancel once the job is written canceled
+    code: str = "canceled"
+    message: str = "canceled by the client"
+
+
+Outcome = Advance | RetryAfter | Throttle | NewSession | NextTurn | Finish | Fail | Cancel
+
+
+def describe(outcome: Outcome) -> str:
+    """One log line's worth of an outcome."""
+    match outcome:
+        case Advance(note=note) | NextTurn(note=note) | Finish(note=note):
+            return note or type(outcome).__name__.lower()
+        case RetryAfter(reason=reason, delay_s=delay):
+            return f"retry in {delay:.1f} s: {reason}"
+        case Throttle(resource=resource, reason=reason):
+            return f"throttled ({resource}): {reason}"
+        case NewSession(reason=reason):
+            return f"new session: {reason}"
+        case Fail(code=code):
+            return f"failed: {code}"
+        case Cancel(code=code):
+            return code
+    raise TypeError(f"not an outcome: {outcome!r}")

@@ -1,11 +1,13 @@
-"""The one retry policy: terminal errors fail the job at once with the message a user should read; transient ones
-back off with jitter until the attempt budget runs out.
+"""The one retry policy: what an exception raised by a step means for the job.
 
-    1001/1010/1011/401 (after the client's own refresh)  -> retry soon
-    1002 / session not found                               -> new session, replay the turns
-    429                                                    -> wait Retry-After (or 30 s), then back off
-    5xx, dropped connections, stream errors, DB hiccups    -> back off
-    2001, 4001, 4002, 402, other 4xx, unreadable replies   -> fail
+terminal upstream errors (2001, 4001, 4002, 402, other 4xx, unreadable replies)  -> Fail, with the user's message
+429                                   -> Throttle: the credential's pace slows, the job waits; never an attempt
+1002 / session not found              -> NewSession (replay), an attempt
+1001/1010/1011/401 (after the client's own refresh), 5xx, dropped connections, stream errors
+                                      -> RetryAfter with backoff and jitter, an attempt; Fail once spent
+reelmill's own trouble (the database restarting, Redis gone, the lease lost)
+                                      -> RetryAfter without an attempt: a crash is never a job's reason to fail
+anything else (a bug)                 -> RetryAfter, an attempt; Fail `internal` once spent
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ from __future__ import annotations
 import logging
 import random
 
-from sqlalchemy.exc import OperationalError
+from redis.exceptions import RedisError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
-from services.worker.outcome import Outcome
+from services.worker.outcome import Fail, NewSession, Outcome, RetryAfter, Throttle
 from shared.nemo import errors as ne
 from shared.settings import get_settings
+from shared.tables import Stage
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +36,7 @@ ERROR_CODES: list[tuple[type[ne.NemoError], str]] = [
     (ne.ProtocolError, "upstream_protocol"),
     (ne.NemoError, "upstream_error"),
 ]
+INFRA_ERRORS = (OperationalError, RedisError)  # reelmill's own parts, restarting or out of reach
 
 
 def error_code(exc: ne.NemoError) -> str:
@@ -44,21 +49,39 @@ def backoff(attempt: int) -> float:
     return delay * random.uniform(0.8, 1.2)
 
 
-def decide(exc: BaseException, attempts: int) -> Outcome:
+def resource_of(stage: Stage) -> str:
+    """The pace class a stage's calls belong to (shared/pace): streams, renders, or plain calls."""
+    if stage == Stage.message:
+        return "streams"
+    if stage in (Stage.render_submit, Stage.render_poll):
+        return "renders"
+    return "calls"
+
+
+def decide(exc: BaseException, attempts: int, stage: Stage) -> Outcome:
     """Turn an exception raised by a step into the job's next move."""
     settings = get_settings()
     if isinstance(exc, ne.NemoError) and not exc.retryable:
-        return Outcome.fail(error_code(exc), exc.user_message)
-    if attempts + 1 >= settings.max_step_attempts:
-        if isinstance(exc, ne.NemoError):
-            return Outcome.fail("upstream_unavailable", f"gave up after {attempts + 1} attempts: {exc.user_message}")
-        return Outcome.fail("internal", f"gave up after {attempts + 1} attempts on an internal error")
-    if isinstance(exc, ne.SessionNotFound):
-        return Outcome(next_stage=None, retry=True, new_session=True, note="session lost: new session and replay")
+        return Fail(error_code(exc), exc.user_message)
     if isinstance(exc, ne.RateLimited):
         wait = exc.retry_after if exc.retry_after is not None else settings.rate_limit_wait_s
-        return Outcome.again(max(wait, backoff(attempts) if attempts else 0.0), "rate limited (429)")
-    if isinstance(exc, ne.NemoError | OperationalError):
-        return Outcome.again(backoff(attempts), f"transient: {type(exc).__name__}")
+        return Throttle(resource_of(stage), wait_s=wait, reason="NemoVideo asked reelmill to slow down (429)")
+    if _is_infra(exc):
+        log.warning("%s during %s; trying again (no attempt spent)", type(exc).__name__, stage.value)
+        return RetryAfter(backoff(min(attempts, 4)), f"reelmill's own {type(exc).__name__}", spend=False)
+    if attempts + 1 >= settings.max_step_attempts:
+        if isinstance(exc, ne.NemoError):
+            return Fail("upstream_unavailable", f"gave up after {attempts + 1} attempts: {exc.user_message}")
+        return Fail("internal", f"gave up after {attempts + 1} attempts on an internal error")
+    if isinstance(exc, ne.SessionNotFound):
+        return NewSession("the upstream lost the session: a new one, the turns replayed into it")
+    if isinstance(exc, ne.NemoError):
+        return RetryAfter(backoff(attempts), f"transient: {type(exc).__name__}")
     log.error("unexpected %s in a step; retrying", type(exc).__name__, exc_info=exc)
-    return Outcome.again(backoff(attempts), f"unexpected: {type(exc).__name__}")
+    return RetryAfter(backoff(attempts), f"unexpected: {type(exc).__name__}")
+
+
+def _is_infra(exc: BaseException) -> bool:
+    if isinstance(exc, INFRA_ERRORS):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated

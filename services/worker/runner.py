@@ -1,278 +1,221 @@
-"""Runs one job's steps: claim the lease (and read the checkpoint) in one transaction, run the stage, apply its
-Outcome in one transaction, and either go straight on to the next stage in this task (same queue, nothing to wait
-for) or enqueue it after commit. Celery tasks call `run_step`; nothing else moves a job forward."""
+"""Runs one job's steps: claim the lease (and read the checkpoint) in one transaction, run the stage, and apply its
+outcome as services/worker/flow.py decides, in one transaction: the job's changed fields in one conditional UPDATE
+(it lands only while this worker still holds the lease for this step), each changed turn in one UPDATE, the
+events in one INSERT. Then the next stage runs right here (same queue, nothing to wait for), or is sent to its
+queue after commit. Celery tasks call `run_step`; nothing else moves a job forward."""
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
+from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import inspect, update
 from sqlmodel import Session, select
 
 from services.worker import flow, lease, retry
 from services.worker.context import LeaseLost, StepContext
-from services.worker.outcome import Outcome
+from services.worker.outcome import Cancel, Fail, Outcome, describe
+from services.worker.steps import message, record, render, setup, verify
 from shared import metrics
 from shared.db import session_scope
 from shared.db.hooks import after_commit
-from shared.domain import batches, dispatch
-from shared.domain.job_hooks import job_end_hooks
-from shared.domain.transitions import job_event, report_progress, set_stage, set_status
+from shared.domain import dispatch, job_end
+from shared.domain.transitions import STATUS_EVENTS, job_event
 from shared.logs import job_context
-from shared.nemo.upstream import cancel_render_quietly, get_client
+from shared.nemo.upstream import get_client
 from shared.settings import get_settings
-from shared.tables import Job, JobStatus, JobTurn, MessageState, Stage, TurnStatus
+from shared.tables import Job, JobTurn, Stage
 from shared.timeutil import utcnow
 
 log = logging.getLogger(__name__)
+S = Stage
+
+Handler = Callable[[StepContext], Outcome]
+HANDLERS: dict[Stage, Handler] = {
+    S.credential: setup.credential,
+    S.session: setup.session,
+    S.upload: setup.upload,
+    S.message: message.message,
+    S.verify: verify.verify,
+    S.credits: verify.credits,
+    S.render_submit: render.submit,
+    S.render_poll: render.poll,
+    S.record: record.record,
+}
+_JOB_FIELDS = [c.key for c in inspect(Job).column_attrs]
+_TURN_FIELDS = [c.key for c in inspect(JobTurn).column_attrs]
+
+
+@dataclass
+class Step:
+    """A claimed job on its way through one task: the step context and what it looked like when last written."""
+
+    ctx: StepContext
+    written_job: dict[str, Any] = field(default_factory=dict)
+    written_turns: list[dict[str, Any]] = field(default_factory=list)
+    resumed: Stage | None = None
+
+    def __post_init__(self) -> None:
+        self.written_job = _fields(self.ctx.job, _JOB_FIELDS)
+        self.written_turns = [_fields(t, _TURN_FIELDS) for t in self.ctx.turns]
 
 
 def run_step(job_id: str, seq: int) -> None:
-    owner = lease.new_owner()
-    ctx = _claim(job_id, seq, owner)
-    if ctx is None:
+    owner = lease.process_owner()
+    step = claim(job_id, seq, owner)
+    if step is None:
         log.debug("job %s seq %s: stale or already running; dropped", job_id, seq)
         return
-    with job_context(job_id), lease.held(job_id, owner):
+    with job_context(job_id), lease.held(job_id):
         try:
-            while ctx is not None:
-                ctx = _run_one(ctx)
+            current: Step | None = step
+            while current is not None:
+                current = run_one(current)
         except Exception:
             lease.release(job_id, owner)  # best effort: let the task's retry claim the job again at once
             raise
 
 
-def _claim(job_id: str, seq: int, owner: str) -> StepContext | None:
+def claim(job_id: str, seq: int, owner: str) -> Step | None:
     with session_scope() as session:
         job = lease.claim(session, job_id, seq, owner)
         if job is None:
             return None
         turns = list(session.exec(select(JobTurn).where(JobTurn.job_id == job_id).order_by(JobTurn.seq)))
         session.expunge_all()
-    return _context(job, turns, owner)
+    ctx = StepContext(
+        job=job,
+        turns=turns,
+        owner=owner,
+        client=get_client(),
+        settings=get_settings(),
+        is_canceled=lease.renewer.cancel_requested,
+    )
+    step = Step(ctx)
+    if job.stage == S.throttled:
+        step.resumed = flow.resume(job)
+    return step
 
 
-def _context(job: Job, turns: list[JobTurn], owner: str) -> StepContext:
-    return StepContext(job=job, turns=turns, owner=owner, client=get_client(), settings=get_settings())
-
-
-def _run_one(ctx: StepContext) -> StepContext | None:
-    """Run the job's current stage; return the context for the next stage when it runs right here."""
-    stage, started = ctx.job.stage, time.monotonic()
+def run_one(step: Step) -> Step | None:
+    """Run the job's current stage and apply its outcome; the step to run next in this task, if any."""
+    ctx = step.ctx
+    started = time.monotonic()
+    stage = Stage(ctx.job.stage)
     try:
-        outcome = _cancel(ctx) if ctx.job.cancel_requested or ctx.cancel_requested() else flow.run_stage(ctx)
+        outcome = _cancel(ctx) if ctx.job.cancel_requested or ctx.cancel_requested() else _run(ctx, stage)
     except LeaseLost:
-        log.warning("lease lost during %s; another worker has the job", stage)
+        log.warning("lease lost during %s; another worker has the job", stage.value)
         return None
     except Exception as exc:
-        outcome = retry.decide(exc, ctx.job.attempts)
+        outcome = retry.decide(exc, ctx.job.attempts, stage)
         metrics.upstream_error(exc)
-    metrics.step_finished(stage, time.monotonic() - started)
-    return _apply(ctx, outcome)
+    metrics.step_finished(stage.value, time.monotonic() - started)
+    return apply(step, outcome)
 
 
-def _cancel(ctx: StepContext) -> Outcome:
+def _run(ctx: StepContext, stage: Stage) -> Outcome:
+    try:
+        handler = HANDLERS[flow.check_runnable(stage)]
+    except (KeyError, ValueError) as exc:  # a bug: no retry can fix it
+        log.error("job %s is at stage %r, which no handler runs", ctx.job.id, stage.value)
+        return Fail("internal", f"reelmill cannot run stage {stage.value!r} ({exc})")
+    return handler(ctx)
+
+
+def _cancel(ctx: StepContext) -> Cancel:
     turn = ctx.turn
-    in_flight = turn.render_id if turn.render_submitted and not turn.output else None
-    return Outcome.canceled(in_flight)
+    return Cancel(turn.render_id if turn.render_submitted and not turn.output else None)
 
 
-def _apply(ctx: StepContext, outcome: Outcome) -> StepContext | None:
-    if outcome.light:
-        _apply_light(ctx, outcome)
-        return None
-    seq = ctx.job.step_seq
+def apply(step: Step, outcome: Outcome) -> Step | None:
+    ctx, settings, now = step.ctx, get_settings(), utcnow()
+    job, seq = ctx.job, ctx.job.step_seq
+    plan = flow.decide(job, ctx.turns, outcome, now=now, progress_every_s=settings.progress_event_min_s)
+    if step.resumed is not None:
+        plan.events.insert(0, ("job.stage", {"stage": step.resumed.value}))
+        step.resumed = None
+    job.step_seq = seq + 1
+    _set_lease(job, plan, ctx.owner, now)
     with session_scope() as session:
-        job = session.exec(select(Job).where(Job.id == ctx.job.id).with_for_update()).one()
-        if job.lease_owner != ctx.owner or job.step_seq != seq:
-            log.warning("lease lost before the outcome was written (%s); dropped", outcome.note)
+        if not _write(session, step, seq):
+            log.warning("lease lost before the outcome was written (%s); dropped", describe(outcome))
             return None
-        turns = list(session.exec(select(JobTurn).where(JobTurn.job_id == job.id).order_by(JobTurn.seq)))
-        _write_fields(job, turns, outcome)
-        if outcome.new_session and turns[job.turn_index].kind == "revision":
-            outcome = _session_expired(job, turns)
-            turns[job.turn_index].suggested_job = outcome.turn["suggested_job"]
-        if outcome.status == JobStatus.succeeded and job.turn_index < len(turns) - 1:
-            # a follow-up message arrived while this turn finished: run it instead of ending the job
-            outcome.status, outcome.next_turn, outcome.progress = None, True, None
-        if _out_of_credits_in_batch(job, outcome):
-            _wait_for_credits(session, job, turns[job.turn_index], outcome)
-            chain = False
-        elif outcome.status is not None and outcome.status.terminal:
-            _finish(session, job, turns, outcome)
-            chain = False
-        else:
-            chain = _continue(session, job, turns, outcome, ctx.owner)
-        session.flush()
-        session.expunge_all()
-    log.info("%s -> %s (%s)", ctx.job.stage, job.stage, outcome.note or "ok")
-    return _context(job, turns, ctx.owner) if chain else None
+        _emit(session, job, ctx.turns, plan)
+        _after(session, job, plan)
+    step.written_job = _fields(job, _JOB_FIELDS)
+    step.written_turns = [_fields(t, _TURN_FIELDS) for t in ctx.turns]
+    log.info("-> %s (%s)", job.stage.value, plan.note or describe(outcome))
+    return step if plan.then == flow.Then.RUN_HERE else None
 
 
-def _apply_light(ctx: StepContext, outcome: Outcome) -> None:
-    """A render poll that only moved the render's figures (most polls): two UPDATEs, no rows read."""
-    job, turn = ctx.job, ctx.turn
-    lease_until = utcnow() + timedelta(seconds=outcome.countdown + get_settings().queue_grace_s)
-    progress = flow.progress(job.stage, job.turn_index, len(ctx.turns), int(outcome.turn.get("render_progress", 0)))
-    with session_scope() as session:
-        moved = session.exec(  # type: ignore[call-overload]
-            update(Job)
-            .where(Job.id == job.id, Job.lease_owner == ctx.owner, Job.step_seq == job.step_seq)
-            .values(
-                step_seq=job.step_seq + 1,
-                lease_owner=None,
-                lease_until=lease_until,
-                attempts=0,
-                progress=func.greatest(Job.progress, progress) if _is_pg(session) else max(job.progress, progress),
-                updated_at=utcnow(),
+def _set_lease(job: Job, plan: flow.Plan, owner: str, now: Any) -> None:
+    settings = get_settings()
+    if plan.then == flow.Then.RUN_HERE:
+        job.lease_owner, job.lease_until = owner, now + timedelta(seconds=settings.lease_s)
+    elif plan.then == flow.Then.DISPATCH:  # sent again by the sweeper if nobody claims it by then
+        job.lease_owner, job.lease_until = None, now + timedelta(seconds=plan.wait_s + settings.queue_grace_s)
+    else:
+        job.lease_owner, job.lease_until = None, None
+
+
+def _write(session: Session, step: Step, seq: int) -> bool:
+    """The job's and turns' changed fields; False (nothing written) when the lease is no longer ours."""
+    job = step.ctx.job
+    changes = _diff(step.written_job, job, _JOB_FIELDS)
+    moved = session.exec(  # type: ignore[call-overload]
+        update(Job)
+        .where(Job.id == job.id, Job.lease_owner == step.ctx.owner, Job.step_seq == seq)
+        .values({getattr(Job, name): value for name, value in changes.items()})
+    ).rowcount
+    if moved != 1:
+        session.rollback()
+        return False
+    for turn, written in zip(step.ctx.turns, step.written_turns, strict=True):
+        turn_changes = _diff(written, turn, _TURN_FIELDS)
+        if turn_changes:
+            session.exec(  # type: ignore[call-overload]
+                update(JobTurn)
+                .where(JobTurn.id == turn.id)
+                .values({getattr(JobTurn, name): value for name, value in turn_changes.items()})
             )
-        ).rowcount
-        if moved != 1:
-            log.warning("lease lost before the poll was written; dropped")
-            return
-        session.exec(update(JobTurn).where(JobTurn.id == turn.id).values(**outcome.turn))  # type: ignore[call-overload]
-        job_id, seq, stage, countdown = job.id, job.step_seq + 1, job.stage, outcome.countdown
+    return True
+
+
+def _emit(session: Session, job: Job, turns: list[JobTurn], plan: flow.Plan) -> None:
+    for type_, data in plan.events:
+        job_event(session, job, type_, data)
+    if plan.status in STATUS_EVENTS:
+        job_event(session, job, STATUS_EVENTS[plan.status], turns=turns)
+    if plan.progress_event:
+        job_event(session, job, "job.progress", turns=turns)
+
+
+def _after(session: Session, job: Job, plan: flow.Plan) -> None:
+    job_id, seq, stage, wait = job.id, job.step_seq, job.stage, plan.wait_s
+    if plan.then == flow.Then.DISPATCH:
 
         def send() -> None:
             d = dispatch.current()
             if d is not None:
-                d.job(job_id, seq, stage, countdown)
+                d.job(job_id, seq, stage.value, wait)
 
         after_commit(session, send)
-    log.debug("%s (%s)", stage, outcome.note)
+    if plan.then == flow.Then.END:
+        job_end.after_job_end(session, job, cancel_render=plan.cancel_render)
+    if plan.pause_batch and job.batch_id:
+        job_end.pause_batch_after_commit(session, job.batch_id, plan.pause_batch)
 
 
-def _is_pg(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
+def _fields(row: object, names: list[str]) -> dict[str, Any]:
+    return {name: getattr(row, name) for name in names}
 
 
-def _write_fields(job: Job, turns: list[JobTurn], outcome: Outcome) -> None:
-    turn = turns[job.turn_index]
-    for name, value in outcome.turn.items():
-        setattr(turn, name, value)
-    for name, value in outcome.job.items():
-        setattr(job, name, value)
-    if turn.status == TurnStatus.pending.value:
-        turn.status = TurnStatus.running.value
-    job.attempts = job.attempts + 1 if outcome.retry else 0
-    job.step_seq += 1
-    job.lease_owner = None
-
-
-def _continue(session: Session, job: Job, turns: list[JobTurn], outcome: Outcome, owner: str) -> bool:
-    """Move the job to its next stage. True when that stage runs next in this same task (the lease is kept)."""
-    before = job.stage
-    if outcome.status is not None:
-        set_status(session, job, outcome.status, turns)
-    elif job.status == JobStatus.queued.value and before != Stage.credential.value:
-        set_status(session, job, JobStatus.processing, turns)  # a finished job reopened by a follow-up message
-    if outcome.new_session:
-        _reset_session(job, turns)
-        stage = Stage.session.value
-    elif outcome.next_turn:
-        job.turn_index += 1
-        stage = flow.first_stage(job, turns[job.turn_index])
-    else:
-        stage = flow.resolve(outcome, job, turns[job.turn_index], before)
-    set_stage(session, job, stage)
-    turn = turns[job.turn_index]
-    report_progress(session, job, flow.progress(stage, job.turn_index, len(turns), turn.render_progress), turns)
-    settings = get_settings()
-    if outcome.countdown == 0 and flow.same_lane(before, stage) and not outcome.retry:
-        job.lease_owner = owner
-        job.lease_until = utcnow() + timedelta(seconds=settings.lease_s)
-        session.add(job)
-        return True
-    job.lease_until = utcnow() + timedelta(seconds=outcome.countdown + settings.queue_grace_s)
-    session.add(job)
-    job_id, step_seq, countdown = job.id, job.step_seq, outcome.countdown
-
-    def send() -> None:
-        d = dispatch.current()
-        if d is not None:
-            d.job(job_id, step_seq, stage, countdown)
-
-    after_commit(session, send)
-    return False
-
-
-def _session_expired(job: Job, turns: list[JobTurn]) -> Outcome:
-    """A follow-up on a finished job found its upstream session gone: the timeline is lost with it. Say so, and
-    offer the request that rebuilds it in a new job."""
-    replayable = [t for t in turns if t.intent in ("sse", "upload")]
-    suggestion = {
-        "profile": job.profile,
-        "prompt": replayable[0].instruction if replayable else job.prompt,
-        "steps": [{"text": t.instruction, "assets": list(t.assets or [])} for t in replayable],
-        "output": {"format": job.output_format, "quality": job.output_quality},
-        "language": job.language,
-    }
-    message = (
-        "The NemoVideo session of this job has expired, and its timeline with it. Start a new job with the same "
-        "instructions: POST /v1/jobs with the body in this revision's suggested_job."
-    )
-    return Outcome.fail("session_expired", message, turn={"suggested_job": suggestion})
-
-
-def _out_of_credits_in_batch(job: Job, outcome: Outcome) -> bool:
-    return bool(job.batch_id) and outcome.status == JobStatus.failed and (outcome.error or ("",))[0] == "out_of_credits"
-
-
-def _wait_for_credits(session: Session, job: Job, turn: JobTurn, outcome: Outcome) -> None:
-    """A batch job that met 2001 goes back to waiting (nothing was spent: the message was refused), and its batch
-    pauses, instead of failing its jobs one by one; `POST /v1/batches/{id}/resume` continues it."""
-    reason = outcome.error[1] if outcome.error else "out of credits"
-    if turn.message_state == MessageState.sending.value:
-        turn.message_state = MessageState.pending.value
-    job.status, job.stage, job.attempts = JobStatus.queued.value, Stage.queued.value, 0
-    job.lease_owner, job.lease_until = None, None
-    session.add_all([job, turn])
-    job_event(session, job, "job.waiting", {"reason": reason, "stage": Stage.queued.value})
-    batch_id = job.batch_id or ""
-    after_commit(session, lambda: batches.pause_for_credits(batch_id, reason))
-
-
-def _reset_session(job: Job, turns: list[JobTurn]) -> None:
-    """The upstream lost the session: a new one gets every turn so far replayed (uploads and messages)."""
-    job.session_id = job.task_id = None
-    for turn in turns[: job.turn_index + 1]:
-        turn.upload_done = False
-        if turn.message_state != MessageState.skipped.value:
-            turn.message_state = MessageState.pending.value
-        turn.draft_before = None
-    job.turn_index = 0
-
-
-def _finish(session: Session, job: Job, turns: list[JobTurn], outcome: Outcome) -> None:
-    status = outcome.status
-    assert status is not None
-    turn = turns[job.turn_index]
-    if turn.status != TurnStatus.succeeded.value:
-        turn.status = TurnStatus.succeeded.value if status == JobStatus.succeeded else status.value
-        turn.completed_at = turn.completed_at or utcnow()
-        if outcome.error:
-            turn.error_code, turn.error_message = outcome.error
-    session.add(turn)
-    code, message = outcome.error or (None, None)
-    if status == JobStatus.succeeded:
-        job.stage, job.progress = Stage.done.value, 100
-    set_status(session, job, status, turns, error_code=code, error_message=message)
-    _after_end(session, job, outcome.cancel_render)
-
-
-def _after_end(session: Session, job: Job, cancel_render: str | None) -> None:
-    job_id, batch_id, profile = job.id, job.batch_id, job.profile
-    files = [f["path"] for f in job.files or []]
-
-    def done() -> None:
-        if cancel_render:
-            cancel_render_quietly(profile, cancel_render)
-        for path in files:
-            Path(path).unlink(missing_ok=True)
-        for hook in job_end_hooks():
-            hook(job_id, batch_id)
-
-    after_commit(session, done)
+def _diff(written: dict[str, Any], row: object, names: list[str]) -> dict[str, Any]:
+    """The fields of ``row`` that differ from what was last written (rows' JSON is replaced, never edited in
+    place, so a comparison by value finds every change)."""
+    return {name: getattr(row, name) for name in names if getattr(row, name) != written[name]}

@@ -2,16 +2,17 @@
 
 It covers a task lost from Redis (FLUSHALL, a restart without persistence), a worker killed mid-step (its lease
 runs out), and an enqueue that failed after a commit. Duplicates are harmless: a task only runs if its seq is
-current and the job is not leased.
+current and the job is not leased. A job waiting in the database (`queued` for admission, `throttled` for
+capacity, with no lease) is not the sweeper's: it is granted, not resent.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 
-from sqlalchemy import or_
+from sqlalchemy import and_, not_, or_
 from sqlmodel import select
 
 from shared.db import session_scope
@@ -23,13 +24,13 @@ from shared.timeutil import utcnow
 log = logging.getLogger(__name__)
 BATCH = 1000
 
-# Other periodic checks (webhook deliveries, batches) register here.
-extra_sweeps: list[Callable[[], int]] = []
+Check = Callable[[], int]
 
 
-def sweep_once() -> int:
-    resent = resend_expired_jobs()
-    for check in extra_sweeps:
+def sweep_once(checks: Sequence[Check]) -> int:
+    """Run every periodic check (each one's failure is logged and left to the next sweep)."""
+    resent = 0
+    for check in checks:
         try:
             resent += check()
         except Exception:
@@ -40,13 +41,14 @@ def sweep_once() -> int:
 def resend_expired_jobs() -> int:
     now = utcnow()
     grace = timedelta(seconds=get_settings().queue_grace_s)
-    terminal = [s.value for s in TERMINAL_JOB_STATUSES]
+    waiting = and_(Job.stage.in_([Stage.queued, Stage.throttled]), Job.lease_until.is_(None))
     with session_scope() as session:
         jobs = session.exec(
             select(Job)
             .where(
-                Job.status.not_in(terminal),
-                Job.stage != Stage.queued.value,
+                Job.status.not_in(list(TERMINAL_JOB_STATUSES)),
+                Job.stage != Stage.queued,
+                not_(waiting),
                 or_(Job.lease_until.is_(None), Job.lease_until < now),
             )
             .order_by(Job.lease_until)
@@ -61,7 +63,7 @@ def resend_expired_jobs() -> int:
     d = dispatch.current()
     if d is not None:
         for job_id, seq, stage in due:
-            d.job(job_id, seq, stage)
+            d.job(job_id, seq, stage.value)
     if due:
         log.info("sweeper re-sent %d jobs whose lease ran out", len(due))
     return len(due)

@@ -1,4 +1,5 @@
-"""Celery tasks: thin drivers, each taking ids only."""
+"""Celery tasks: thin drivers, each taking ids only. This module is also where the worker assembles what it uses:
+the dispatcher (shared/taskq/celery.py) and the sweeper's checks."""
 
 from __future__ import annotations
 
@@ -6,15 +7,18 @@ from sqlalchemy.exc import OperationalError
 
 from services.worker.app import celery_app
 from services.worker.delivery import deliver as deliver_webhook
+from services.worker.delivery import resend_lost_deliveries
 from services.worker.runner import run_step
-from services.worker.sweeper import extra_sweeps, sweep_once
-from shared.domain import batches  # registers the batch job-end hook (admission, completion)
+from services.worker.sweeper import resend_expired_jobs, sweep_once
+from shared.domain import batches
 from shared.taskq.celery import install_celery_dispatcher
 from shared.taskq.queues import TASK_ADVANCE, TASK_DELIVER, TASK_STREAM, TASK_SWEEP
 
 install_celery_dispatcher(celery_app)
-extra_sweeps.append(batches.sweep_batches)  # a lost job-end hook never stalls a batch
 
+# What the periodic sweep checks, in order: jobs whose lease ran out, deliveries due but not attempted, batches
+# whose job-end step was lost.
+SWEEPS = (resend_expired_jobs, resend_lost_deliveries, batches.sweep_batches)
 
 # A database that refuses a connection (restarting, out of connection slots) must not cost the message: the task
 # is sent again with backoff (and if every retry fails, the sweeper finds the job from its row later).
@@ -48,4 +52,4 @@ def deliver(delivery_id: str) -> None:
 @celery_app.task(name=TASK_SWEEP, ignore_result=True)
 def sweep() -> None:
     """Re-enqueue whatever the rows say is due but nobody is running (periodic, from beat)."""
-    sweep_once()
+    sweep_once(SWEEPS)

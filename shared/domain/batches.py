@@ -34,7 +34,6 @@ from shared.domain import credit_admission
 from shared.domain.batch_csv import MAX_REPORTED_ERRORS, CheckedRow, ErrorSpool, Scan, check_size, checked_rows
 from shared.domain.errors import Conflict, NotFound, ValidationFailed
 from shared.domain.events import emit
-from shared.domain.job_hooks import on_job_end
 from shared.domain.job_input import EVENT_FILTERS, JobSpec
 from shared.domain.jobs import cancel_job, enqueue_after_commit
 from shared.ids import new_id
@@ -398,12 +397,6 @@ def settle(batch_id: str) -> int:
         if not admitted:
             complete_if_done(session, batch)
         return admitted
-
-
-@on_job_end
-def _job_ended(job_id: str, batch_id: str | None) -> None:
-    if batch_id is not None:
-        settle(batch_id)
 
 
 def sweep_batches() -> int:

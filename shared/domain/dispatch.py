@@ -22,9 +22,6 @@ _dispatcher: Dispatcher | None = None
 def install(dispatcher: Dispatcher | None) -> None:
     global _dispatcher
     _dispatcher = dispatcher
-    from shared.domain import events
-
-    events.delivery_enqueuer = dispatcher.delivery if dispatcher else None
 
 
 def current() -> Dispatcher | None:

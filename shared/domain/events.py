@@ -9,12 +9,12 @@ A job's `webhook_events` filter (start / progress / completed) picks the webhook
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from sqlmodel import Session, select
 
 from shared.db.hooks import after_commit
+from shared.domain import dispatch
 from shared.ids import new_id
 from shared.tables import Delivery, Event, GoneEndpoint
 from shared.timeutil import utcnow
@@ -27,10 +27,6 @@ FILTER_EVENTS: dict[str, tuple[str, ...]] = {
 }
 WEBHOOK_EVENTS = frozenset({"job.started", "job.progress", *TERMINAL_EVENTS, "batch.completed"})
 DEFAULT_FILTER = ("start", "completed")
-
-# Set by the worker package at import: enqueues a delivery task. The API and CLI set it too; when unset
-# (a bare script), deliveries still wait in the table for the sweeper.
-delivery_enqueuer: Callable[[str], None] | None = None
 
 
 def wanted(event_type: str, events_filter: list[str] | tuple[str, ...] | None) -> bool:
@@ -74,6 +70,6 @@ def _add_delivery(session: Session, event: Event, url: str) -> None:
         next_attempt_at=utcnow(),
     )
     session.add(delivery)
-    enqueue = delivery_enqueuer
-    if enqueue is not None:
-        after_commit(session, lambda: enqueue(delivery.id))
+    dispatcher = dispatch.current()  # none installed (a bare script): the delivery waits in its table for the sweeper
+    if dispatcher is not None:
+        after_commit(session, lambda: dispatcher.delivery(delivery.id))

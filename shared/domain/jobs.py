@@ -16,7 +16,7 @@ from shared.db.hooks import after_commit
 from shared.domain import dispatch
 from shared.domain.errors import Conflict, NotFound, ValidationFailed
 from shared.domain.job_input import JobSpec
-from shared.domain.transitions import set_status
+from shared.domain.transitions import end_job
 from shared.ids import new_id
 from shared.settings import get_settings
 from shared.tables import Job, JobStatus, JobTurn, Stage
@@ -185,7 +185,7 @@ def cancel_job(session: Session, tenant_id: str, job_id: str) -> tuple[Job, str 
     if leased:
         return job, None
     render_id = _running_render(session, job)
-    set_status(session, job, JobStatus.canceled, error_code="canceled", error_message="canceled by the client")
+    end_job(session, job, JobStatus.canceled, "canceled", "canceled by the client", render_id=render_id)
     return job, render_id
 
 

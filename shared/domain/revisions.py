@@ -38,9 +38,10 @@ def add_message(session: Session, tenant_id: str, job_id: str, text: str, assets
 
 def _reopen(session: Session, job: Job, turn: JobTurn) -> None:
     """Send a finished job back into the flow at its session stage: the session is kept, so the flow goes straight
-    on to the new turn's first stage."""
-    job.status = JobStatus.queued.value
-    job.stage = Stage.session.value
+    on to the new turn's first stage. The job is `processing` again, and its progress is the new revision's."""
+    job.status = JobStatus.processing
+    job.stage = Stage.session
+    job.progress = 0
     job.turn_index = turn.seq
     job.completed_at = None
     job.error_code = job.error_message = None

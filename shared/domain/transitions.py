@@ -1,17 +1,19 @@
-"""Job state changes. Each one updates the row and writes its event in the same transaction (the outbox)."""
+"""Job state changes outside the worker's flow (the worker's own go through services/worker/flow.py). Each one
+updates the row and writes its event in the same transaction (the outbox)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
+from sqlalchemy import update
 from sqlmodel import Session
 
+from shared.domain import job_end
 from shared.domain.events import emit, wanted
 from shared.domain.views import job_public, load_public
-from shared.settings import get_settings
-from shared.tables import Job, JobStatus, JobTurn
-from shared.timeutil import as_utc, utcnow
+from shared.tables import Job, JobStatus, JobTurn, TurnStatus
+from shared.timeutil import utcnow
 
 STATUS_EVENTS = {
     JobStatus.starting: "job.started",
@@ -32,7 +34,7 @@ def job_event(
     object (built from ``turns`` when the caller has them); a progress event nobody subscribed to holds just the
     figures (it is the most frequent one)."""
     if data is None and type == "job.progress" and not (job.webhook_url and wanted(type, job.webhook_events)):
-        data = {"status": job.status, "stage": job.stage, "progress": job.progress}
+        data = {"status": job.status.value, "stage": job.stage.value, "progress": job.progress}
     if data is None:
         data = job_public(job, turns) if turns is not None else _loaded_public(session, job)
     emit(
@@ -52,49 +54,22 @@ def _loaded_public(session: Session, job: Job) -> dict[str, Any]:
     return load_public(session, job)
 
 
-def set_status(
-    session: Session, job: Job, status: JobStatus, turns: Sequence[JobTurn] | None = None, **fields: Any
+def end_job(
+    session: Session, job: Job, status: JobStatus, code: str | None, message: str | None, *, render_id: str | None
 ) -> None:
+    """End a job no worker holds (a cancel, a deadline): the job, every turn still open, its event; after commit
+    its render is canceled upstream, its files freed, its batch settled."""
     now = utcnow()
-    job.status = status.value
-    job.updated_at = now
-    for name, value in fields.items():
-        setattr(job, name, value)
-    if status == JobStatus.starting and job.started_at is None:
-        job.started_at = now
-    if status.terminal:
-        job.completed_at = now
-        job.lease_owner = None
-        job.lease_until = None
+    job.status, job.updated_at, job.completed_at = status, now, now
+    job.lease_owner = job.lease_until = None
+    job.error_code, job.error_message = code, message
     session.add(job)
+    turn_status = TurnStatus(status.value) if status != JobStatus.succeeded else TurnStatus.succeeded
+    session.exec(  # type: ignore[call-overload]
+        update(JobTurn)
+        .where(JobTurn.job_id == job.id, JobTurn.status.in_([TurnStatus.pending, TurnStatus.running]))
+        .values(status=turn_status, completed_at=now, error_code=code, error_message=message)
+    )
     if status in STATUS_EVENTS:
-        job_event(session, job, STATUS_EVENTS[status], turns=turns)
-
-
-def fail(session: Session, job: Job, code: str, message: str) -> None:
-    set_status(session, job, JobStatus.failed, error_code=code, error_message=message)
-
-
-def set_stage(session: Session, job: Job, stage: str, progress: int | None = None) -> None:
-    if job.stage == stage and (progress is None or progress == job.progress):
-        return
-    job.stage = stage
-    if progress is not None:
-        job.progress = max(job.progress, min(progress, 100))
-    job.updated_at = utcnow()
-    session.add(job)
-    job_event(session, job, "job.stage", {"stage": stage, "progress": job.progress})
-
-
-def report_progress(session: Session, job: Job, progress: int, turns: Sequence[JobTurn] | None = None) -> None:
-    """Raise the job's progress; a `job.progress` event goes out at most once per job every few seconds."""
-    progress = max(job.progress, min(progress, 99))
-    if progress == job.progress:
-        return
-    job.progress = progress
-    job.updated_at = now = utcnow()
-    last = as_utc(job.last_progress_event_at)
-    if last is None or (now - last).total_seconds() >= get_settings().progress_event_min_s:
-        job.last_progress_event_at = now
-        job_event(session, job, "job.progress", turns=turns)
-    session.add(job)
+        job_event(session, job, STATUS_EVENTS[status])
+    job_end.after_job_end(session, job, cancel_render=render_id)

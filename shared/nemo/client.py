@@ -69,6 +69,13 @@ PATH_RENDER_ONE = "/api/render/proxy/lambda/{rid}"
 PATH_RENDER_CANCEL = "/api/render/proxy/lambda/{rid}/cancel"
 PATH_RENDER_DOWNLOAD = "/api/render/proxy/{rid}/download"
 UPLOAD_READ_TIMEOUT_S = 300.0  # the upstream may probe a large file before it answers
+# Transport errors raised before a request could reach the upstream: a message that met one was not sent.
+NOT_SENT_ERRORS = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.UnsupportedProtocol,
+)
 ProfileArg = str | SkillProfile | None
 
 
@@ -356,17 +363,25 @@ class NemoClient:
         timeout = httpx.Timeout(self.timeout_s, read=min(idle_s, max_s))
         started = time.monotonic()
         status: int | str = "error"
+        began = False  # the response's headers arrived: the upstream answered
         try:
             with self._http.stream("POST", PATH_RUN_SSE, json=body, headers=headers, timeout=timeout) as resp:
-                status = resp.status_code
+                status, began = resp.status_code, True
                 if not is_event_stream(resp):
                     resp.read()
                     self._reply(resp, token=token, profile=profile)
                     raise ProtocolError(f"run_sse answered HTTP {resp.status_code} without an event stream")
                 result = read_event_stream(resp, started=started, max_s=max_s, on_event=on_event)
+        except NemoError as exc:
+            exc.sent = exc.sent if exc.sent is not None else not began  # an answer without a stream: refused
+            if began and isinstance(exc, UpstreamConnectionError):
+                exc.sent = True  # dropped mid-stream
+            raise
         except httpx.HTTPError as exc:
             status = type(exc).__name__
-            raise _transport_error("POST", PATH_RUN_SSE, exc) from exc
+            error = _transport_error("POST", PATH_RUN_SSE, exc)
+            error.sent = False if isinstance(exc, NOT_SENT_ERRORS) else (True if began else None)
+            raise error from exc
         finally:
             _log_request("POST", PATH_RUN_SSE, status, started, clock=time.monotonic)
         if isinstance(result.error, OutOfCredits):

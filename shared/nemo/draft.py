@@ -98,7 +98,20 @@ def timeline_summary(draft: Any) -> str:
     return " ".join(parts)
 
 
+def is_empty(draft: Any) -> bool:
+    """Every form an edit-less session's draft takes: ``null``, ``{}``, no tracks, tracks without segments. A
+    draft's metadata alone (a default canvas, a duration of 0) does not make it an edit."""
+    return not is_export_ready(draft)
+
+
 def draft_fingerprint(draft: Any) -> str:
-    """A stable hash of the draft's content (key order does not matter): equal drafts, equal fingerprints."""
+    """A stable hash of the draft's content (key order does not matter): equal drafts, equal fingerprints; every
+    empty form (``null``, ``{}``, ``{"t": []}``, tracks without segments, whatever metadata it carries) has the one
+    fingerprint ``EMPTY_DRAFT``."""
+    if is_empty(draft):
+        draft = None
     canonical = json.dumps(draft, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32]
+
+
+EMPTY_DRAFT = draft_fingerprint(None)

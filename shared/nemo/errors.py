@@ -1,6 +1,6 @@
 """Every way a NemoVideo call can fail, as one tree; retryable or terminal by class.
 
-    NemoError                         .code .http_status .retryable .user_message .retry_after
+    NemoError                         .code .http_status .retryable .user_message .retry_after .sent
     ├── RetryableError                retryable = True: the caller may try again (with backoff)
     │   ├── TokenInvalid              1001 / 1010 / 1011 / HTTP 401: refresh the token, retry
     │   │                             (a provider that cannot refresh raises it with retryable=False)
@@ -22,6 +22,11 @@
     │   ├── UpstreamRejected          any other 4xx or unknown non-zero code
     │   └── ProtocolError             a reply we cannot read
     └── RenderNotFound                HTTP 404 on render status/cancel (retryable = False)
+
+``.sent`` tells, for a message (``/run_sse``), whether the upstream took it: ``False`` when it was refused before
+its event stream began (an HTTP error, a JSON envelope, no connection), so sending it again is no duplicate;
+``True`` once the stream began; ``None`` when nobody can know (the connection broke before the first byte) or for
+any other call.
 
 ``error_from_reply`` turns one upstream reply into the matching error (or ``None`` for success). Messages pass
 through ``redact`` so that a token echoed by the upstream never reaches a log line or a user.
@@ -76,6 +81,7 @@ class NemoError(Exception):
         self.http_status = http_status
         self.user_message = redact(user_message or self.default_user_message)
         self.retry_after = retry_after
+        self.sent: bool | None = None
         if retryable is not None:
             self.retryable = retryable  # instance override, e.g. a token that cannot be refreshed
         super().__init__(self.message)

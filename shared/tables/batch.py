@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import Text
 from sqlmodel import Column, Field, SQLModel
 
-from shared.tables.columns import json_col, ts
+from shared.tables.columns import enum_col, json_col, ts
 from shared.tables.enums import BatchStatus
 
 
@@ -16,7 +16,7 @@ class Batch(SQLModel, table=True):
 
     id: str = Field(primary_key=True, max_length=40)
     tenant_id: str = Field(foreign_key="tenants.id", index=True, max_length=40)
-    status: str = Field(default=BatchStatus.queued.value, max_length=16)
+    status: BatchStatus = enum_col(BatchStatus, BatchStatus.queued)
     total: int = 0  # input rows, jobs and skipped rows together
     max_in_flight: int = 50
     on_error: str = Field(default="reject", max_length=10)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, Column, DateTime
+from sqlalchemy import Enum as SAEnum
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field
 
@@ -21,6 +23,13 @@ def ts(*, nullable: bool = True, index: bool = False, now: bool = False) -> Any:
     """An aware timestamp column; ``now`` gives it the creation time as default."""
     kwargs: dict[str, Any] = {"default_factory": utcnow} if now else {"default": None}
     return Field(sa_column=Column(DateTime(timezone=True), nullable=nullable, index=index), **kwargs)
+
+
+def enum_col(kind: type[StrEnum], default: StrEnum | None, *, length: int = 16, nullable: bool = False) -> Any:
+    """A column typed by its str Enum: VARCHAR in the database (no native enum, no constraint, so adding a value
+    needs no migration), the Enum member in Python."""
+    column_type = SAEnum(kind, native_enum=False, length=length, values_callable=lambda e: [m.value for m in e])
+    return Field(default=default, sa_column=Column(column_type, nullable=nullable, default=default))
 
 
 def json_col(default_factory: Any = dict, *, name: str | None = None, nullable: bool = False) -> Any:

@@ -36,6 +36,7 @@ class Stage(StrEnum):
     render_poll = "render_poll"
     record = "record"
     done = "done"
+    throttled = "throttled"  # waiting in the database for NemoVideo capacity; `resume_stage` says what runs next
 
 
 class TurnStatus(StrEnum):

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Index, Integer, Text
 from sqlmodel import Column, Field, SQLModel
 
-from shared.tables.columns import json_col, ts
+from shared.tables.columns import enum_col, json_col, ts
 from shared.tables.enums import DeliveryStatus
 
 # BIGINT on PostgreSQL, but SQLite only autoincrements an INTEGER PRIMARY KEY.
@@ -42,7 +42,7 @@ class Delivery(SQLModel, table=True):
     tenant_id: str = Field(foreign_key="tenants.id", max_length=40)
     job_id: str | None = Field(default=None, max_length=40, index=True)
     url: str = Field(max_length=2048)
-    status: str = Field(default=DeliveryStatus.pending.value, max_length=16)
+    status: DeliveryStatus = enum_col(DeliveryStatus, DeliveryStatus.pending)
     attempts: int = 0
     next_attempt_at: datetime | None = ts()
     last_status_code: int | None = None

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Index, Text, UniqueConstraint, text
 from sqlmodel import Column, Field, SQLModel
 
-from shared.tables.columns import json_col, ts
+from shared.tables.columns import enum_col, json_col, ts
 from shared.tables.enums import JobStatus, MessageState, Stage, TurnStatus
 
 
@@ -54,8 +54,9 @@ class Job(SQLModel, table=True):
     idempotency_key: str | None = Field(default=None, max_length=200)
     request_hash: str | None = Field(default=None, max_length=64)
 
-    status: str = Field(default=JobStatus.queued.value, max_length=16)  # indexed with lease_until
-    stage: str = Field(default=Stage.queued.value, max_length=20)
+    status: JobStatus = enum_col(JobStatus, JobStatus.queued)  # indexed with lease_until
+    stage: Stage = enum_col(Stage, Stage.queued, length=20)
+    resume_stage: Stage | None = enum_col(Stage, None, length=20, nullable=True)  # what a throttled job runs next
     progress: int = 0
     output: dict[str, Any] | None = json_col(lambda: None, nullable=True)  # the latest turn's output
     error_code: str | None = Field(default=None, max_length=40)
@@ -78,7 +79,8 @@ class Job(SQLModel, table=True):
     lease_until: datetime | None = ts()
     cancel_requested: bool = False
     last_progress_event_at: datetime | None = ts()
-    last_still_working_at: datetime | None = ts()
+    # the fingerprint of the session's draft as last seen (shared/nemo/draft.py); None: unknown, read it first
+    draft_fp: str | None = Field(default=None, max_length=32)
 
 
 class JobTurn(SQLModel, table=True):
@@ -92,13 +94,14 @@ class JobTurn(SQLModel, table=True):
     instruction: str = Field(sa_column=Column(Text, nullable=False))
     assets: list[str] = json_col(list)
     intent: str = Field(default="sse", max_length=16)
-    status: str = Field(default=TurnStatus.pending.value, max_length=16)
+    status: TurnStatus = enum_col(TurnStatus, TurnStatus.pending)
 
     uploaded: list[dict[str, Any]] = json_col(list)
     upload_done: bool = False
-    message_state: str = Field(default=MessageState.pending.value, max_length=16)
+    message_state: MessageState = enum_col(MessageState, MessageState.pending)
     message_attempts: int = 0
-    draft_before: str | None = Field(default=None, max_length=64)  # fingerprint before the send
+    message_sent_at: datetime | None = ts()  # when the latest send began
+    draft_before: str | None = Field(default=None, max_length=64)  # the draft's fingerprint before the send
     messages: list[str] = json_col(list)
     tool_calls: list[str] = json_col(list)
     heartbeats: int = 0

@@ -14,7 +14,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_http(url: str, timeout: float = 20.0, proc=None) -> None:
+def wait_http(url: str, timeout: float = 60.0, proc=None) -> None:
     """Wait until ``url`` answers any HTTP status; fail early if ``proc`` died."""
     deadline = time.monotonic() + timeout
     last: Exception | None = None

@@ -49,6 +49,7 @@ def test_env() -> dict[str, str]:
         "REELMILL_RETRY_BASE_S": "0.2",
         "REELMILL_RETRY_MAX_S": "2",
         "REELMILL_RATE_LIMIT_WAIT_S": "1",
+        "REELMILL_EDIT_SETTLE_S": "0.3",
         "REELMILL_STILL_WORKING_EVERY_S": "1",
         "REELMILL_WEBHOOK_SCHEDULE_SCALE": "0.001",
         "REELMILL_LOG_JSON": "true",

@@ -21,7 +21,6 @@ from shared.domain import batches
 from shared.domain.batch_csv import RESULT_COLUMNS, safe_cell
 from shared.domain.errors import TooLarge, ValidationFailed
 from shared.domain.views import job_public, turns_for
-from shared.nemo.upstream import cancel_render_quietly
 from shared.settings import get_settings
 
 router = APIRouter(prefix="/v1/batches", tags=["batches"])
@@ -178,10 +177,8 @@ def _drain(buffer: io.StringIO) -> bytes:
 
 @router.post("/{batch_id}/cancel", summary="Cancel a batch: queued jobs at once, running ones as they stop")
 def cancel(batch_id: str, tenant: TenantDep, session: SessionDep) -> dict[str, Any]:
-    batch, renders = batches.cancel_batch(session, tenant.id, batch_id)
+    batch, _ = batches.cancel_batch(session, tenant.id, batch_id)  # renders in flight are canceled on commit
     session.commit()
-    for profile, render_id in renders:
-        cancel_render_quietly(profile, render_id)
     return batches.batch_public(session, batch)
 
 

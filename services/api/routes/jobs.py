@@ -20,7 +20,6 @@ from shared.domain.credit_admission import admit
 from shared.domain.errors import ValidationFailed
 from shared.domain.jobs import cancel_job, create_job, get_job, list_jobs
 from shared.domain.views import job_public, load_public, turns_for
-from shared.nemo.upstream import cancel_render_quietly
 from shared.settings import get_settings
 from shared.tables import Job, JobStatus
 
@@ -181,15 +180,12 @@ async def cancel(job_id: str, response: Response, tenant: TenantDep) -> dict[str
     cancels an upstream render in flight) within seconds. The reply waits for that, up to a few seconds: 200 with
     the canceled job, or 202 while the cancel is still under way."""
 
-    def flag() -> tuple[str, str | None]:
+    def flag() -> None:  # an upstream render in flight is canceled once this commits (shared/domain/job_end.py)
         with Session(get_engine(), expire_on_commit=False) as session:
-            job, render_id = cancel_job(session, tenant.id, job_id)
+            cancel_job(session, tenant.id, job_id)
             session.commit()
-            return job.profile, render_id
 
-    profile, render_id = await run_in_threadpool(flag)
-    if render_id:
-        await run_in_threadpool(cancel_render_quietly, profile, render_id)
+    await run_in_threadpool(flag)
     view = await _wait_for_end(tenant.id, job_id, CANCEL_WAIT_S)
     if not JobStatus(view["status"]).terminal:
         response.status_code = 202

@@ -1,22 +1,34 @@
 """The SSE message: one instruction, sent once.
 
-Before sending, the turn is marked `sending` with the draft's fingerprint. If the worker dies mid-stream, the next
-attempt reads the session state first: a changed draft means the edit landed and is not sent again.
+The agent works server-side: once NemoVideo has taken a message, its edit runs to the end whether or not anyone
+reads the stream, and the same message sent again is a second edit (and a second charge). So:
+
+- Before sending, the turn is marked `sending` with the fingerprint of the session's draft (`draft_before`): the
+  one last seen (a new session's is empty), or, when nothing is known (after an upload), read from the state first.
+- A send the upstream refused before its event stream began (an HTTP error, a JSON error envelope, no connection)
+  was not sent: the turn goes back to `pending` and the retry sends it.
+- A send whose fate is unknown (the worker died mid-stream, the connection broke before the first byte or during
+  the stream) is never sent again while it may still be running. The step reads the state: a draft that changed
+  (every empty form of a draft counts as the same empty draft) and then held still for `edit_settle_s` means the
+  edit landed. No change yet: wait, polling with backoff, until the stream's own cap (`sse_max_s`) has passed since
+  the send began; only then was the message surely never taken, and it is sent again.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from datetime import datetime
 
 from services.worker.context import StepContext
-from services.worker.outcome import Outcome
+from services.worker.outcome import Advance, Cancel, Outcome, RetryAfter
 from shared.nemo.draft import draft_fingerprint
-from shared.nemo.errors import UpstreamConnectionError
+from shared.nemo.errors import NemoError
 from shared.nemo.gui import translate
 from shared.nemo.sse import StreamEvent
 from shared.nemo.wire import StreamResult
-from shared.tables import JobStatus, MessageState, Stage
+from shared.tables import MessageState, Stage
+from shared.timeutil import as_utc, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -27,50 +39,72 @@ class StreamCanceled(Exception):
 
 def message(ctx: StepContext) -> Outcome:
     turn = ctx.turn
-    status = JobStatus.processing if ctx.job.status != JobStatus.processing.value else None
-    if turn.message_state in (MessageState.sent.value, MessageState.skipped.value):
-        return Outcome.advance(status=status)
-    if turn.message_state == MessageState.sending.value and _landed(ctx):
-        log.info("message already landed before a crash; not sending it again")
-        return Outcome.advance(status=status, turn={"message_state": MessageState.sent.value})
-    before = turn.draft_before or draft_fingerprint(_previous_draft(ctx))
+    if turn.message_state in (MessageState.sent, MessageState.skipped):
+        return Advance()
+    if turn.message_state == MessageState.sending:
+        return recover(ctx, utcnow())
+    before = ctx.job.draft_fp or draft_fingerprint(_read_draft(ctx))
     ctx.checkpoint(
-        message_state=MessageState.sending.value, draft_before=before, message_attempts=turn.message_attempts + 1
+        message_state=MessageState.sending,
+        draft_before=before,
+        message_attempts=turn.message_attempts + 1,
+        message_sent_at=utcnow(),
     )
-    watcher = _Watcher(ctx)
     try:
-        result = ctx.client.send_message(
-            ctx.job.session_id or "",
-            turn.instruction,
-            profile=ctx.job.profile,
-            on_event=watcher,
-            max_s=ctx.settings.sse_max_s,
-            idle_s=ctx.settings.sse_idle_s,
-        )
+        result = send(ctx)
     except StreamCanceled:
-        return Outcome.canceled()
-    except UpstreamConnectionError as exc:
-        if exc.partial is not None:
-            log.info("stream dropped after %d events", exc.partial.events)
+        return Cancel()
+    except NemoError as exc:
+        if exc.sent is False:  # refused before its stream began: not sent, so the retry sends it
+            ctx.checkpoint(message_state=MessageState.pending)
         raise
     if result.error is not None:
-        raise result.error
-    return Outcome.advance(status=status, turn=_turn_fields(result), note=_describe(result))
+        raise result.error  # an error inside a stream that began: the edit may run on; the retry recovers
+    return Advance(turn=sent_fields(result), job={"draft_fp": None}, note=describe(result))
 
 
-def _previous_draft(ctx: StepContext) -> dict | None:
-    earlier = [t for t in ctx.turns[: ctx.job.turn_index] if t.draft]
-    return earlier[-1].draft if earlier else None
+def send(ctx: StepContext) -> StreamResult:
+    return ctx.client.send_message(
+        ctx.job.session_id or "",
+        ctx.turn.instruction,
+        profile=ctx.job.profile,
+        on_event=Watcher(ctx),
+        max_s=ctx.settings.sse_max_s,
+        idle_s=ctx.settings.sse_idle_s,
+    )
 
 
-def _landed(ctx: StepContext) -> bool:
-    state = ctx.client.get_state(ctx.job.session_id or "", profile=ctx.job.profile)
-    return draft_fingerprint(state.draft) != ctx.turn.draft_before
+def recover(ctx: StepContext, now: datetime) -> Outcome:
+    """A send began and how it ended is unknown: find out from the draft, never by sending again early."""
+    seen = draft_fingerprint(_read_draft(ctx))
+    if seen != ctx.turn.draft_before:
+        if seen == ctx.job.draft_fp:
+            log.info("the message landed before the crash (the draft changed and held still); not sending it again")
+            return Advance(turn={"message_state": MessageState.sent}, note="message landed")
+        return RetryAfter(  # changed since the last look: the edit may still be running
+            ctx.settings.edit_settle_s,
+            "the edit is landing; waiting for the draft to hold still",
+            spend=False,
+            job={"draft_fp": seen},
+        )
+    started = as_utc(ctx.turn.message_sent_at) or now
+    elapsed = (now - started).total_seconds()
+    if elapsed < ctx.settings.sse_max_s:
+        delay = max(ctx.settings.edit_settle_s, min(60.0, elapsed / 4))
+        return RetryAfter(delay, "waiting for an edit that may still be running upstream", spend=False)
+    log.info("no edit within the stream's cap after the send began: the message never ran; sending it again")
+    return RetryAfter(
+        0.0, "the message never ran: sending it again", spend=False, turn={"message_state": MessageState.pending}
+    )
 
 
-def _turn_fields(result: StreamResult) -> dict:
+def _read_draft(ctx: StepContext) -> object:
+    return ctx.client.get_state(ctx.job.session_id or "", profile=ctx.job.profile).draft
+
+
+def sent_fields(result: StreamResult) -> dict:
     return {
-        "message_state": MessageState.sent.value,
+        "message_state": MessageState.sent,
         "messages": [translate(t).text for t in result.texts],
         "tool_calls": [c.name for c in result.tool_calls],
         "heartbeats": result.heartbeats,
@@ -78,14 +112,14 @@ def _turn_fields(result: StreamResult) -> dict:
     }
 
 
-def _describe(result: StreamResult) -> str:
+def describe(result: StreamResult) -> str:
     shape = "silent" if result.silent else f"{len(result.texts)} texts"
     return f"stream {result.ended}: {shape}, {len(result.tool_calls)} tool calls, {result.heartbeats} heartbeats"
 
 
-class _Watcher:
+class Watcher:
     """Called for every stream event: relays texts as live events, says "still working" every couple of
-    minutes of heartbeats, and stops the stream when the client cancels."""
+    minutes without one, and stops the stream when the client cancels."""
 
     def __init__(self, ctx: StepContext) -> None:
         self.ctx = ctx

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 
 from services.worker.context import StepContext
-from services.worker.outcome import Outcome
+from services.worker.outcome import Advance, Cancel, Fail, Outcome
 from shared.nemo.errors import DuplicateRenderId, RenderNotFound
 from shared.nemo.wire import RenderStatus
 from shared.tables import Stage
@@ -20,7 +20,7 @@ def new_render_id(job_id: str, seq: int) -> str:
     return f"render_{int(time.time() * 1000)}_{job_id.removeprefix('job_')[-12:]}_{seq}"
 
 
-def submit(ctx: StepContext) -> Outcome:
+def submit(ctx: StepContext) -> Advance:
     turn, job = ctx.turn, ctx.job
     if turn.render_submitted:
         return _poll_next(ctx)
@@ -55,10 +55,8 @@ def _exists(ctx: StepContext, render_id: str) -> bool:
     return True
 
 
-def _poll_next(ctx: StepContext, **kwargs) -> Outcome:
-    return Outcome.advance(
-        Stage.render_poll.value, countdown=ctx.settings.render_poll_s, note="render submitted", **kwargs
-    )
+def _poll_next(ctx: StepContext, turn: dict | None = None) -> Advance:
+    return Advance(turn=turn or {}, stage=Stage.render_poll, wait_s=ctx.settings.render_poll_s, note="render submitted")
 
 
 def poll(ctx: StepContext) -> Outcome:
@@ -66,23 +64,18 @@ def poll(ctx: StepContext) -> Outcome:
     status = ctx.client.get_render(turn.render_id or "", profile=ctx.job.profile)
     fields = {"render_status": status.status, "render_progress": status.progress}
     if status.status == "completed":
-        return Outcome.advance(Stage.record.value, turn=fields | {"output": _output(ctx, status)})
+        return Advance(turn=fields | {"output": _output(ctx, status)}, stage=Stage.record, note="render completed")
     if status.status == "failed":
-        return Outcome.fail(
-            "render_failed", f"the render failed upstream: {status.error or 'no reason given'}", turn=fields
-        )
+        return Fail("render_failed", f"the render failed upstream: {status.error or 'no reason given'}", turn=fields)
     if status.status == "canceled":
-        return Outcome.canceled()
+        return Cancel(code="render_canceled", message="the render was canceled upstream")
     started = as_utc(turn.render_started_at) or utcnow()
     if (utcnow() - started).total_seconds() > ctx.settings.render_max_s:
-        return Outcome.fail("render_timeout", f"the render did not finish within {ctx.settings.render_max_s:.0f} s")
-    last_event = as_utc(ctx.job.last_progress_event_at)
-    event_due = last_event is None or (utcnow() - last_event).total_seconds() >= ctx.settings.progress_event_min_s
-    return Outcome(
-        next_stage=Stage.render_poll.value,
-        countdown=ctx.settings.render_poll_s,
+        return Fail("render_timeout", f"the render did not finish within {ctx.settings.render_max_s:.0f} s")
+    return Advance(
         turn=fields,
-        light=not event_due,
+        stage=Stage.render_poll,
+        wait_s=ctx.settings.render_poll_s,
         note=f"render {status.status} {status.progress}%",
     )
 

@@ -5,31 +5,34 @@ from __future__ import annotations
 from pathlib import Path
 
 from services.worker.context import StepContext
-from services.worker.outcome import Outcome
-from shared.tables import JobStatus, Stage
+from services.worker.outcome import Advance
+from shared.nemo.draft import EMPTY_DRAFT
+from shared.tables import Stage
 
 
-def credential(ctx: StepContext) -> Outcome:
+def credential(ctx: StepContext) -> Advance:
     """Make sure the shared upstream token exists (minted once, reused by every job)."""
     ctx.client.tokens.token()
-    status = JobStatus.starting if ctx.job.status == JobStatus.queued.value else None
-    return Outcome.advance(Stage.session.value, status=status, note="credential ready")
+    return Advance(stage=Stage.session, note="credential ready")
 
 
-def session(ctx: StepContext) -> Outcome:
+def session(ctx: StepContext) -> Advance:
     if ctx.job.session_id:
-        return Outcome.advance(note="session kept")
+        return Advance(note="session kept")
     info = ctx.client.create_session(language=ctx.job.language, profile=ctx.job.profile)
-    return Outcome.advance(
-        job={"session_id": info.session_id, "task_id": info.task_id, "upstream_user_id": info.user_id},
-        note=f"session {info.session_id}",
-    )
+    fields = {
+        "session_id": info.session_id,
+        "task_id": info.task_id,
+        "upstream_user_id": info.user_id,
+        "draft_fp": EMPTY_DRAFT,  # a new session has no edit yet (UPSTREAM.md: its draft is empty)
+    }
+    return Advance(job=fields, note=f"session {info.session_id}")
 
 
-def upload(ctx: StepContext) -> Outcome:
+def upload(ctx: StepContext) -> Advance:
     turn, job = ctx.turn, ctx.job
     if turn.upload_done:
-        return Outcome.advance()
+        return Advance()
     assert job.session_id
     uploaded: list[dict] = []
     paths = [Path(f["path"]) for f in job.files] if turn.seq == 0 else []
@@ -42,4 +45,6 @@ def upload(ctx: StepContext) -> Outcome:
         fields["messages"] = [
             f"Uploaded {len(uploaded)} file(s) to the session: {', '.join(f['filename'] for f in uploaded)}"
         ]
-    return Outcome.advance(turn=fields, note=f"uploaded {len(uploaded)}")
+    # an upload may change the session's draft (`session_state_applied`): what it looks like now is unknown
+    job_fields = {"draft_fp": None} if uploaded else {}
+    return Advance(turn=fields, job=job_fields, note=f"uploaded {len(uploaded)}")

@@ -4,32 +4,32 @@ stream what changed); also answers the `status` intent. credits: answers the `cr
 from __future__ import annotations
 
 from services.worker.context import StepContext
-from services.worker.outcome import Outcome
-from shared.nemo.draft import is_export_ready, timeline_summary
+from services.worker.outcome import Advance, Fail, Outcome, RetryAfter
+from shared.nemo.draft import draft_fingerprint, is_export_ready, timeline_summary
 
-EMPTY_DRAFT_RETRIES = 3
+EMPTY_DRAFT_RETRIES = 3  # looks at a draft that is not ready yet, `edit_settle_s` apart and doubling
 
 
 def verify(ctx: StepContext) -> Outcome:
     state = ctx.client.get_state(ctx.job.session_id or "", profile=ctx.job.profile)
     draft, turn = state.draft, ctx.turn
+    seen = {"draft_fp": draft_fingerprint(draft)}
     messages = list(turn.messages or [])
     if turn.intent == "state":
         summary = timeline_summary(draft) if draft else "The timeline is empty."
-        return Outcome.advance(turn={"draft": draft, "timeline": summary, "messages": [*messages, summary]})
+        return Advance(turn={"draft": draft, "timeline": summary, "messages": [*messages, summary]}, job=seen)
     if not is_export_ready(draft):
         if ctx.job.attempts < EMPTY_DRAFT_RETRIES:
-            return Outcome.again(max(ctx.settings.render_poll_s / 10, 0.5), "draft not ready yet")
-        return Outcome.fail(
-            "empty_draft", "NemoVideo produced no timeline for this instruction; try a more specific one"
-        )
+            delay = ctx.settings.edit_settle_s * 2**ctx.job.attempts
+            return RetryAfter(delay, "the draft has no segment yet", job=seen)
+        return Fail("empty_draft", "NemoVideo produced no timeline for this instruction; try a more specific one")
     summary = timeline_summary(draft)
     if turn.intent == "sse" and (turn.silent or not messages):
         messages.append(f"The edit was applied. {summary}")
-    return Outcome.advance(turn={"draft": draft, "timeline": summary, "messages": messages}, note=summary)
+    return Advance(turn={"draft": draft, "timeline": summary, "messages": messages}, job=seen, note=summary)
 
 
 def credits(ctx: StepContext) -> Outcome:
     balance = ctx.client.get_credits(profile=ctx.job.profile)
     text = f"Credits: {balance.available} available, {balance.frozen} frozen, {balance.total} in total."
-    return Outcome.advance(turn={"messages": [*(ctx.turn.messages or []), text]}, note=text)
+    return Advance(turn={"messages": [*(ctx.turn.messages or []), text]}, note=text)
