@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     # after a send whose fate is unknown (a crash mid-stream), the draft must hold still this long before the edit
     # counts as landed; also the first wait for a draft that is not ready yet
     edit_settle_s: float = 10.0
+    streams_per_process: int = 5000  # message streams one streams worker process holds at once (its event loop)
+    loop_db_threads: int = 16  # threads doing the event loop's database work
+    poll_tick_s: float = 0.5  # how often the poller looks for due renders (each is polled every render_poll_s)
     retry_base_s: float = 2.0
     retry_max_s: float = 300.0
     rate_limit_wait_s: float = 30.0  # 429 without Retry-After

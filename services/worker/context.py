@@ -29,6 +29,7 @@ class StepContext:
     client: NemoClient
     settings: Settings
     is_canceled: Callable[[str], bool] = field(default=lambda job_id: False)
+    live_sink: Callable[[Job, str, dict[str, Any]], None] | None = None  # buffers live events (the event loop)
 
     @property
     def turn(self) -> JobTurn:
@@ -61,6 +62,9 @@ class StepContext:
 
     def live(self, type: str, data: dict[str, Any]) -> None:
         """Emit a live-only event (a backend text, "still working") while the step runs."""
+        if self.live_sink is not None:
+            self.live_sink(self.job, type, data)
+            return
         with session_scope() as session:
             job_event(session, self.job, type, data)
 

@@ -58,6 +58,7 @@ from services.worker.outcome import (
 )
 from shared.tables import Job, JobStatus, JobTurn, MessageState, Stage, TurnStatus
 from shared.taskq.queues import STREAM_STAGES
+from shared.timeutil import as_utc
 
 S = Stage
 
@@ -356,7 +357,7 @@ def _progress(job: Job, turns: Sequence[JobTurn], plan: Plan, now: datetime, eve
     if value <= job.progress:
         return
     job.progress = value
-    last = job.last_progress_event_at
+    last = as_utc(job.last_progress_event_at)  # SQLite hands back naive UTC
     if last is None or now - last >= timedelta(seconds=every_s):
         job.last_progress_event_at = now
         plan.progress_event = True

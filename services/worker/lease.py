@@ -28,6 +28,7 @@ from shared.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 _TERMINAL = list(TERMINAL_JOB_STATUSES)
+RENEW_AT_MOST_EVERY_S = 2.0  # also how soon a cancel reaches a running step
 
 
 @cache
@@ -102,7 +103,7 @@ class Renewer:
 
     def _loop(self) -> None:
         while True:
-            self._wake.wait(max(0.2, get_settings().lease_s / 3))
+            self._wake.wait(max(0.2, min(get_settings().lease_s / 3, RENEW_AT_MOST_EVERY_S)))
             try:
                 self.renew_now()
             except Exception:

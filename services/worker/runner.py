@@ -10,7 +10,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import inspect, update
@@ -65,11 +65,16 @@ class Step:
 
 
 def run_step(job_id: str, seq: int) -> None:
-    owner = lease.process_owner()
-    step = claim(job_id, seq, owner)
+    step = claim(job_id, seq, lease.process_owner())
     if step is None:
         log.debug("job %s seq %s: stale or already running; dropped", job_id, seq)
         return
+    run_chain(step)
+
+
+def run_chain(step: Step) -> None:
+    """Run a claimed job's stages one after the other while they belong here."""
+    job_id, owner = step.ctx.job.id, step.ctx.owner
     with job_context(job_id), lease.held(job_id):
         try:
             current: Step | None = step
@@ -87,6 +92,11 @@ def claim(job_id: str, seq: int, owner: str) -> Step | None:
             return None
         turns = list(session.exec(select(JobTurn).where(JobTurn.job_id == job_id).order_by(JobTurn.seq)))
         session.expunge_all()
+    return make_step(job, turns, owner)
+
+
+def make_step(job: Job, turns: list[JobTurn], owner: str) -> Step:
+    """A claimed job (detached rows) ready to run."""
     ctx = StepContext(
         job=job,
         turns=turns,
@@ -99,6 +109,14 @@ def claim(job_id: str, seq: int, owner: str) -> Step | None:
     if job.stage == S.throttled:
         step.resumed = flow.resume(job)
     return step
+
+
+def apply_and_run(step: Step, outcome: Outcome) -> None:
+    """Apply an outcome reached elsewhere (the event loop's streams and polls), then run on whatever follows here."""
+    with job_context(step.ctx.job.id):
+        following = apply(step, outcome)
+    if following is not None:
+        run_chain(following)
 
 
 def run_one(step: Step) -> Step | None:
@@ -140,7 +158,7 @@ def apply(step: Step, outcome: Outcome) -> Step | None:
         plan.events.insert(0, ("job.stage", {"stage": step.resumed.value}))
         step.resumed = None
     job.step_seq = seq + 1
-    _set_lease(job, plan, ctx.owner, now)
+    set_lease(job, plan, ctx.owner, now)
     with session_scope() as session:
         if not _write(session, step, seq):
             log.warning("lease lost before the outcome was written (%s); dropped", describe(outcome))
@@ -153,12 +171,18 @@ def apply(step: Step, outcome: Outcome) -> Step | None:
     return step if plan.then == flow.Then.RUN_HERE else None
 
 
-def _set_lease(job: Job, plan: flow.Plan, owner: str, now: Any) -> None:
+def set_lease(job: Job, plan: flow.Plan, owner: str, now: datetime) -> None:
+    """Who holds the job next: this worker (it runs the next stage here), the queue (sent now, or parked until
+    `wake_at` for the scheduler or the render poller), or nobody (it waits for a grant, or it ended). A job sent or
+    parked that nobody takes by `lease_until` is sent again by the sweeper."""
     settings = get_settings()
+    job.wake_at = None
     if plan.then == flow.Then.RUN_HERE:
         job.lease_owner, job.lease_until = owner, now + timedelta(seconds=settings.lease_s)
-    elif plan.then == flow.Then.DISPATCH:  # sent again by the sweeper if nobody claims it by then
-        job.lease_owner, job.lease_until = None, now + timedelta(seconds=plan.wait_s + settings.queue_grace_s)
+    elif plan.then == flow.Then.DISPATCH:
+        job.lease_owner = None
+        job.wake_at = now + timedelta(seconds=plan.wait_s) if plan.wait_s > 0 else None
+        job.lease_until = now + timedelta(seconds=plan.wait_s + settings.queue_grace_s)
     else:
         job.lease_owner, job.lease_until = None, None
 
@@ -196,13 +220,13 @@ def _emit(session: Session, job: Job, turns: list[JobTurn], plan: flow.Plan) -> 
 
 
 def _after(session: Session, job: Job, plan: flow.Plan) -> None:
-    job_id, seq, stage, wait = job.id, job.step_seq, job.stage, plan.wait_s
-    if plan.then == flow.Then.DISPATCH:
+    job_id, seq, stage = job.id, job.step_seq, job.stage
+    if plan.then == flow.Then.DISPATCH and plan.wait_s <= 0:  # a parked job is taken when due, not sent now
 
         def send() -> None:
             d = dispatch.current()
             if d is not None:
-                d.job(job_id, seq, stage.value, wait)
+                d.job(job_id, seq, stage.value)
 
         after_commit(session, send)
     if plan.then == flow.Then.END:

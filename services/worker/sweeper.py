@@ -57,7 +57,7 @@ def resend_expired_jobs() -> int:
         ).all()
         due = [(j.id, j.step_seq, j.stage) for j in jobs]
         for job in jobs:
-            job.lease_owner = None
+            job.lease_owner = job.wake_at = None
             job.lease_until = now + grace
             session.add(job)
     d = dispatch.current()

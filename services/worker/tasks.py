@@ -3,16 +3,20 @@ the dispatcher (shared/taskq/celery.py) and the sweeper's checks."""
 
 from __future__ import annotations
 
+from celery.signals import worker_ready, worker_shutdown
 from sqlalchemy.exc import OperationalError
 
+from services.worker import eventloop
 from services.worker.app import celery_app
 from services.worker.delivery import deliver as deliver_webhook
 from services.worker.delivery import resend_lost_deliveries
-from services.worker.runner import run_step
+from services.worker.lease import process_owner
+from services.worker.runner import claim, run_chain, run_step
 from services.worker.sweeper import resend_expired_jobs, sweep_once
 from shared.domain import batches
+from shared.tables import Stage
 from shared.taskq.celery import install_celery_dispatcher
-from shared.taskq.queues import TASK_ADVANCE, TASK_DELIVER, TASK_STREAM, TASK_SWEEP
+from shared.taskq.queues import STREAMS, TASK_ADVANCE, TASK_DELIVER, TASK_STREAM, TASK_SWEEP
 
 install_celery_dispatcher(celery_app)
 
@@ -39,8 +43,27 @@ def advance(job_id: str, seq: int) -> None:
 
 @celery_app.task(name=TASK_STREAM, ignore_result=True, **DB_RETRY)
 def stream(job_id: str, seq: int) -> None:
-    """Run the job's SSE message step (streams queue)."""
-    run_step(job_id, seq)
+    """Claim the job and hand its SSE message to this process's event loop (streams queue); return at once."""
+    step = claim(job_id, seq, process_owner())
+    if step is None:
+        return
+    if step.ctx.job.stage != Stage.message:  # e.g. resumed from `throttled` into another stage: run it here
+        run_chain(step)
+        return
+    eventloop.host().submit_stream(step)
+
+
+@worker_ready.connect
+def _start_event_loop(sender: object, **_: object) -> None:
+    """A worker that serves the streams queue runs the event loop from the start (render polls, the scheduler)."""
+    queues = getattr(getattr(getattr(sender, "app", None), "amqp", None), "queues", None)
+    if STREAMS in (getattr(queues, "consume_from", None) or {}):
+        eventloop.host()
+
+
+@worker_shutdown.connect
+def _stop_event_loop(**_: object) -> None:
+    eventloop.stop_host()
 
 
 @celery_app.task(name=TASK_DELIVER, ignore_result=True, **DB_RETRY)

@@ -344,10 +344,11 @@ class NemoClient:
         """Send one message and read the agent's stream to its end (or ``max_s``, or ``idle_s`` of silence).
 
         In-stream errors come back in ``result.error``; a connection lost mid-stream raises
-        ``UpstreamConnectionError`` with ``.partial``. ``on_event`` sees every event, heartbeats included.
+        ``UpstreamConnectionError`` with ``.partial``. ``on_event`` sees every event, heartbeats included. Every
+        error raised says in ``.sent`` whether the upstream took the message (see errors.py).
         """
         prof = self._profile(profile)
-        body = {"app_name": APP, "user_id": "me", "session_id": session_id, "new_message": {"parts": [{"text": text}]}}
+        body = message_body(session_id, text)
         return self._authed(lambda token: self._stream_once(token, prof, body, on_event, max_s, idle_s))
 
     def _stream_once(
@@ -359,31 +360,37 @@ class NemoClient:
         max_s: float,
         idle_s: float,
     ) -> StreamResult:
-        headers = self._headers(profile, token, {"Accept": "text/event-stream", "Cache-Control": "no-store"})
-        timeout = httpx.Timeout(self.timeout_s, read=min(idle_s, max_s))
         started = time.monotonic()
         status: int | str = "error"
         began = False  # the response's headers arrived: the upstream answered
+        request = self.stream_request(token, profile, idle_s, max_s)
         try:
-            with self._http.stream("POST", PATH_RUN_SSE, json=body, headers=headers, timeout=timeout) as resp:
+            with self._http.stream("POST", PATH_RUN_SSE, json=body, **request) as resp:
                 status, began = resp.status_code, True
                 if not is_event_stream(resp):
                     resp.read()
-                    self._reply(resp, token=token, profile=profile)
-                    raise ProtocolError(f"run_sse answered HTTP {resp.status_code} without an event stream")
+                    self.refused_stream(resp, token, profile)
                 result = read_event_stream(resp, started=started, max_s=max_s, on_event=on_event)
         except NemoError as exc:
-            exc.sent = exc.sent if exc.sent is not None else not began  # an answer without a stream: refused
-            if began and isinstance(exc, UpstreamConnectionError):
-                exc.sent = True  # dropped mid-stream
-            raise
+            raise mark_sent(exc, began) from None
         except httpx.HTTPError as exc:
             status = type(exc).__name__
-            error = _transport_error("POST", PATH_RUN_SSE, exc)
-            error.sent = False if isinstance(exc, NOT_SENT_ERRORS) else (True if began else None)
-            raise error from exc
+            raise mark_sent(_transport_error("POST", PATH_RUN_SSE, exc), began, exc) from exc
         finally:
             _log_request("POST", PATH_RUN_SSE, status, started, clock=time.monotonic)
+        return self.stream_done(result, token)
+
+    def stream_request(self, token: str, profile: SkillProfile, idle_s: float, max_s: float) -> dict[str, Any]:
+        """Headers and timeout of a ``/run_sse`` request (the sync and async clients send the same)."""
+        headers = self._headers(profile, token, {"Accept": "text/event-stream", "Cache-Control": "no-store"})
+        return {"headers": headers, "timeout": httpx.Timeout(self.timeout_s, read=min(idle_s, max_s))}
+
+    def refused_stream(self, resp: httpx.Response, token: str, profile: SkillProfile) -> NoReturn:
+        """``/run_sse`` answered (its body read) without an event stream: the error it stands for."""
+        self._reply(resp, token=token, profile=profile)
+        raise ProtocolError(f"run_sse answered HTTP {resp.status_code} without an event stream")
+
+    def stream_done(self, result: StreamResult, token: str) -> StreamResult:
         if isinstance(result.error, OutOfCredits):
             error = result.error.for_user(self._user_id_for(token))
             result = dataclasses.replace(result, error=error)
@@ -477,6 +484,20 @@ class NemoClient:
         finally:
             part.unlink(missing_ok=True)
             _log_request("GET", shown, status, started)
+
+
+def message_body(session_id: str, text: str) -> dict[str, Any]:
+    return {"app_name": APP, "user_id": "me", "session_id": session_id, "new_message": {"parts": [{"text": text}]}}
+
+
+def mark_sent(error: NemoError, began: bool, cause: BaseException | None = None) -> NemoError:
+    """Say on a message's error whether the upstream took the message: an answer without a stream, or no
+    connection at all, is a refusal; a break mid-stream is a send; a break before any answer nobody can tell."""
+    if isinstance(cause, NOT_SENT_ERRORS):
+        error.sent = False
+    elif error.sent is None:
+        error.sent = not began if not isinstance(error, UpstreamConnectionError) else (True if began else None)
+    return error
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:

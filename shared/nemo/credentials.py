@@ -94,7 +94,3 @@ def _locked_row(session: Session, settings: Settings) -> UpstreamCredential:
     except IntegrityError:
         pass  # another process created it first
     return session.exec(stmt).one()
-
-
-def credential_info(session: Session) -> UpstreamCredential | None:
-    return session.get(UpstreamCredential, CREDENTIAL)

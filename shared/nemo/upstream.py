@@ -42,11 +42,3 @@ def cancel_render_quietly(profile: str, render_id: str) -> None:
         get_client().cancel_render(render_id, profile=profile)
     except NemoError as exc:
         log.warning("upstream render %s was not canceled: %s", render_id, exc)
-
-
-def reset_client() -> None:
-    global _client
-    with _lock:
-        if _client is not None:
-            _client.close()
-        _client = None

@@ -25,6 +25,13 @@ class Job(SQLModel, table=True):
         Index("ix_jobs_tenant_created", "tenant_id", "id"),
         Index("ix_jobs_batch_status", "batch_id", "status"),
         Index("ix_jobs_status_lease", "status", "lease_until"),
+        # parked jobs (a render poll, a retry after a delay): the scheduler and the poller take them when due
+        Index(
+            "ix_jobs_wake",
+            "wake_at",
+            postgresql_where=text("wake_at IS NOT NULL"),
+            sqlite_where=text("wake_at IS NOT NULL"),
+        ),
         # batch admission: the oldest rows still waiting to start
         Index(
             "ix_jobs_batch_waiting",
@@ -77,6 +84,7 @@ class Job(SQLModel, table=True):
     attempts: int = 0  # consecutive transient failures of the current step
     lease_owner: str | None = Field(default=None, max_length=80)
     lease_until: datetime | None = ts()
+    wake_at: datetime | None = ts()  # parked until then (then dispatched, or polled when at render_poll)
     cancel_requested: bool = False
     last_progress_event_at: datetime | None = ts()
     # the fingerprint of the session's draft as last seen (shared/nemo/draft.py); None: unknown, read it first

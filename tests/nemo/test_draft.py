@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.nemo.draft import draft_fingerprint, is_export_ready, timeline_summary, tracks
+from shared.nemo.draft import EMPTY_DRAFT, draft_fingerprint, is_export_ready, timeline_summary, tracks
 
 SEED_DRAFT = {
     "t": [
@@ -102,5 +102,7 @@ def test_fingerprint_is_stable_and_sensitive():
     assert draft_fingerprint(SEED_DRAFT) == draft_fingerprint(reordered)
     edited = {**SEED_DRAFT, "d": 11000}
     assert draft_fingerprint(SEED_DRAFT) != draft_fingerprint(edited)
-    assert draft_fingerprint(None) != draft_fingerprint({})
+    # every empty form is the one empty draft: a fresh session's `{}` is no edit (issue 10, defect 1)
+    assert draft_fingerprint(None) == draft_fingerprint({}) == draft_fingerprint({"t": []}) == EMPTY_DRAFT
+    assert draft_fingerprint({"t": [{"tt": 0, "sg": []}], "d": 0, "m": {"width": 1920}}) == EMPTY_DRAFT
     assert len(draft_fingerprint(SEED_DRAFT)) == 32

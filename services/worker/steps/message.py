@@ -38,6 +38,23 @@ class StreamCanceled(Exception):
 
 
 def message(ctx: StepContext) -> Outcome:
+    """The whole step, for a worker thread (the streams worker runs the same phases on its event loop)."""
+    early = prepare(ctx)
+    if early is not None:
+        return early
+    try:
+        result = send(ctx)
+    except StreamCanceled:
+        return Cancel()
+    except NemoError as exc:
+        refused(ctx, exc)
+        raise
+    return conclude(result)
+
+
+def prepare(ctx: StepContext) -> Outcome | None:
+    """Before the send: the outcome when there is nothing to send (or a send of unknown fate to recover), else
+    None after marking the turn `sending` with the draft's fingerprint."""
     turn = ctx.turn
     if turn.message_state in (MessageState.sent, MessageState.skipped):
         return Advance()
@@ -50,14 +67,17 @@ def message(ctx: StepContext) -> Outcome:
         message_attempts=turn.message_attempts + 1,
         message_sent_at=utcnow(),
     )
-    try:
-        result = send(ctx)
-    except StreamCanceled:
-        return Cancel()
-    except NemoError as exc:
-        if exc.sent is False:  # refused before its stream began: not sent, so the retry sends it
-            ctx.checkpoint(message_state=MessageState.pending)
-        raise
+    return None
+
+
+def refused(ctx: StepContext, exc: NemoError) -> None:
+    """A send that failed: when the upstream refused it before its stream began it was not sent, and the retry
+    sends it; otherwise the turn stays `sending` and the retry recovers."""
+    if exc.sent is False:
+        ctx.checkpoint(message_state=MessageState.pending)
+
+
+def conclude(result: StreamResult) -> Outcome:
     if result.error is not None:
         raise result.error  # an error inside a stream that began: the edit may run on; the retry recovers
     return Advance(turn=sent_fields(result), job={"draft_fp": None}, note=describe(result))

@@ -60,8 +60,12 @@ def _poll_next(ctx: StepContext, turn: dict | None = None) -> Advance:
 
 
 def poll(ctx: StepContext) -> Outcome:
+    return polled(ctx, ctx.client.get_render(ctx.turn.render_id or "", profile=ctx.job.profile))
+
+
+def polled(ctx: StepContext, status: RenderStatus) -> Outcome:
+    """What a render's status means for the job (the streams worker polls due renders in batches, then asks this)."""
     turn = ctx.turn
-    status = ctx.client.get_render(turn.render_id or "", profile=ctx.job.profile)
     fields = {"render_status": status.status, "render_progress": status.progress}
     if status.status == "completed":
         return Advance(turn=fields | {"output": _output(ctx, status)}, stage=Stage.record, note="render completed")
