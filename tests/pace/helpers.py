@@ -139,8 +139,8 @@ def hammer_slots(
     out.put({"intervals": intervals, "refusals": refusals, "rebuilds": rebuilds})
 
 
-def hammer_calls(url: str, credential: str, rps: float, grants_wanted: int, go: Any, out: Any) -> None:
-    """From ``go`` (a barrier of all the workers) on, take ``call`` tokens until ``grants_wanted`` were granted;
+def hammer_calls(url: str, credential: str, cls: str, rps: float, grants_wanted: int, go: Any, out: Any) -> None:
+    """From ``go`` (a barrier of all the workers) on, take tokens of class ``cls`` until ``grants_wanted`` were granted;
     report the grants and the span
     of all calls."""
     client = redis.Redis.from_url(url)
@@ -149,7 +149,7 @@ def hammer_calls(url: str, credential: str, rps: float, grants_wanted: int, go: 
     first_call = time.monotonic()
     granted = 0
     while granted < grants_wanted:
-        wait = limiter.take("call")
+        wait = limiter.take(cls)
         if wait == 0.0:
             granted += 1
         else:
