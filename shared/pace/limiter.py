@@ -98,6 +98,17 @@ class Limiter:
     def in_flight(self, resource: str) -> int:
         return len(self.holders(resource))
 
+    def room(self, resource: str) -> int:
+        """How many more holders ``resource`` takes now: its effective cap less those in flight, 0 while its class
+        is paused or Redis is down. What a dispatcher hands out as free slots. A missing state is rebuilt first
+        (0 if that cannot be done here and now)."""
+        snap = self.snapshot()
+        if snap.available and not snap.ready and self._rebuild():
+            snap = self.snapshot()
+        if not snap.available or not snap.ready or snap.pause_remaining[RESOURCE_CLASS[check_resource(resource)]]:
+            return 0
+        return max(0, snap.caps[resource] - snap.in_flight[resource])
+
     # ---- calls ------------------------------------------------------------------------------------------
     def take(self, cls: str) -> float:
         """0.0 if a call of class ``cls`` may go now (and it is counted), else the seconds to wait."""

@@ -25,6 +25,15 @@ def test_cap_holds_and_release_frees(limiter_for) -> None:
     assert set(limiter.holders("streams")) == {"b", "c"}
 
 
+def test_room_is_what_a_dispatcher_may_hand_out(limiter_for) -> None:
+    limiter = limiter_for(max_streams=3, rebuild=lambda cred: {"streams": {"x": time.time() + 60}})
+    assert limiter.room("streams") == 2  # the state is built from the engine's view first
+    assert limiter.acquire("streams", "a", 30)
+    assert limiter.room("streams") == 1 and limiter.room("renders") == 5
+    limiter.penalize("stream", 5.0)
+    assert limiter.room("streams") == 0 and limiter.room("renders") == 5
+
+
 def test_resources_have_their_own_caps(limiter_for) -> None:
     limiter = limiter_for(max_streams=1, max_renders=2)
     assert limiter.acquire("streams", "job1", 30)
