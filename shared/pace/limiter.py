@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 import redis
@@ -34,8 +35,9 @@ from shared.pace.snapshot import PaceSnapshot, parse_snapshot
 
 log = logging.getLogger(__name__)
 
-# credential -> {resource: {holder: expires_at (epoch seconds)}}: what the database says is running
-Rebuild = Callable[[str], Mapping[str, Mapping[str, float]]]
+# credential -> {resource: {holder: expires_at}}: what the database says is running. An expiry is epoch seconds
+# or an aware datetime (a lease's end); holders already expired are skipped.
+Rebuild = Callable[[str], Mapping[str, Mapping[str, float | datetime]]]
 _MISSING = object()
 
 
@@ -210,7 +212,7 @@ class Limiter:
             log.exception("pace %s: rebuild callback failed; refusing until a rebuild succeeds", self.credential)
             return False
 
-    def _restore(self, view: Mapping[str, Mapping[str, float]]) -> None:
+    def _restore(self, view: Mapping[str, Mapping[str, float | datetime]]) -> None:
         keys = [self.keys.epoch, self.keys.released, REGISTRY]
         args: list[Any] = [self.credential]
         counts = []
@@ -219,7 +221,7 @@ class Limiter:
             keys.append(self.keys.slots(resource))
             args += [resource, len(held)]
             for holder, expires_at in held.items():
-                args += [holder, float(expires_at)]
+                args += [holder, _epoch_s(expires_at)]
             counts.append(f"{resource}={len(held)}")
         unknown = set(view) - set(RESOURCE_CLASS)
         if unknown:
@@ -260,7 +262,13 @@ def known_credentials(client: redis.Redis) -> list[str]:
 
 def _grant(reply: list[Any]) -> Grant:
     code, wait, reason = reply
-    return Grant(int(code) == 1, max(0.0, float(wait)), Reason(_text(reason)))
+    if int(code) == 1:
+        return Grant(True, 0.0, Reason(_text(reason)))
+    return Grant(False, max(0.001, float(wait)), Reason(_text(reason)))  # a refusal never reads as "go now"
+
+
+def _epoch_s(expires_at: float | datetime) -> float:
+    return expires_at.timestamp() if isinstance(expires_at, datetime) else float(expires_at)
 
 
 def _text(value: Any) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 
 from shared.pace import Limiter, PaceConfig, Reason, known_credentials
 from tests.pace.helpers import TruthDir
@@ -33,7 +34,8 @@ def test_flush_rebuilds_from_the_view_before_granting(private_redis, tmp_path) -
 
 
 def test_expired_holders_in_the_view_are_not_restored(private_redis) -> None:
-    view = {"streams": {"gone": time.time() - 5, "live": time.time() + 60}}
+    lease_end = datetime.now(UTC) + timedelta(seconds=60)  # a lease column works as well as epoch seconds
+    view = {"streams": {"gone": time.time() - 5, "live": lease_end}}
     limiter = Limiter(private_redis.client(), "default", PaceConfig(max_streams=2), rebuild=lambda cred: view)
     assert limiter.acquire("streams", "new", 30)
     assert set(limiter.holders("streams")) == {"live", "new"}
