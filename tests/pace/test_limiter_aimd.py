@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from shared.pace import Reason
 from tests.pace.helpers import wait_until
 
@@ -19,13 +21,12 @@ def _rewards_until_change(limiter, cls: str, read) -> tuple[int, float]:
 
 def test_429_pauses_the_class_and_halves_once_per_pause(limiter_for) -> None:
     limiter = limiter_for(rps=8, min_rps=0.5)
-    remaining = limiter.penalize("call", 2.0)
-    assert 1.5 < remaining <= 2.0
+    assert limiter.penalize("call", 2.0) == pytest.approx(2.0)
     snap = limiter.snapshot()
     assert snap.rates["call"] == 4.0 and snap.rates["stream"] == 8.0  # only that class
     assert 0 < snap.pause_remaining["call"] <= 2.0 and snap.pause_remaining["stream"] == 0.0
     refused = limiter.take_grant("call")
-    assert not refused and refused.reason is Reason.PAUSED and 1.5 < refused.retry_after_s <= 2.0
+    assert not refused and refused.reason is Reason.PAUSED and 0 < refused.retry_after_s <= 2.0
     assert limiter.take("stream") == 0.0  # another class keeps calling
 
     limiter.penalize("call", 3.0)  # the rest of the same storm: the pause grows, the rate is not cut again
@@ -91,5 +92,5 @@ def test_cap_recovers_by_one_per_window_of_successes(limiter_for) -> None:
 
 def test_a_zero_retry_after_still_pauses_a_second(limiter_for) -> None:
     limiter = limiter_for(rps=8)
-    assert 0.9 < limiter.penalize("call", 0.0) <= 1.0
+    assert limiter.penalize("call", 0.0) == pytest.approx(1.0)
     assert limiter.penalize("call", None) > 1.0  # no Retry-After: the configured default (30 s here)
