@@ -62,6 +62,14 @@ class Settings(BaseSettings):
         }
     )
 
+    # --- upstream pace: one per credential, shared by every worker (shared/pace, docs/pacing.md) ------
+    upstream_max_streams: int = Field(default=10, ge=1)  # concurrent SSE message streams
+    upstream_max_renders: int = Field(default=5, ge=1)  # concurrent renders, submit to end
+    upstream_rps: float = Field(default=5.0, gt=0)  # upstream calls per second, all classes together
+    upstream_min_rps: float = Field(default=0.2, gt=0)  # AIMD never halves a class's rate below this
+    upstream_rps_step: float = Field(default=0.5, gt=0)  # AIMD: rate added after a window of successes
+    upstream_recover_s: float = Field(default=5.0, gt=0)  # AIMD: a window is this many seconds of calls
+
     # --- API ----------------------------------------------------------------------------------
     public_url: str = "http://127.0.0.1:8000"  # base for the job's urls.get/urls.cancel
     prefer_wait_max_s: int = 60
