@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
+from services.nemo_sim import forms
 from services.nemo_sim.gate import enter
 from services.nemo_sim.replies import code_error, ok
 from services.nemo_sim.state import RateLimited
@@ -34,7 +35,7 @@ async def anonymous_token(request: Request) -> Response:
             "too many anonymous tokens for this client, retry later",
             429,
             fields=sim.error_fields,
-            headers={"Retry-After": str(exc.retry_after)},
+            headers=forms.retry_after(exc.retry_after, sim.config.retry_after_form),
         )
     expires = iso_utc(expires_at)
     return ok({"token": token, "user_id": user.user_id, "expires_at": expires, "credits": user.available})

@@ -15,10 +15,12 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from services.nemo_sim import forms
+from services.nemo_sim.capacity import Refused
 from services.nemo_sim.drafts import export_ready
-from services.nemo_sim.gate import enter_authenticated, sim_of
+from services.nemo_sim.gate import TOKEN_KEY, enter_authenticated, refusal, sim_of, token_use
 from services.nemo_sim.outputs import media_of, output_url, owned_render
-from services.nemo_sim.records import Render
+from services.nemo_sim.records import Render, Session
 from services.nemo_sim.render_clock import error_of, status_of
 from services.nemo_sim.replies import SimReply, code_error, render_error, render_ok
 from services.nemo_sim.state import SimState
@@ -33,7 +35,9 @@ async def _submit_body(request: Request) -> dict[str, Any]:
     except ValueError:
         body = None
     if not isinstance(body, dict):
-        raise SimReply(render_error(400, "request body must be a JSON object"))
+        raise SimReply(
+            render_error(400, "request body must be a JSON object", fields=request.app.state.sim.error_fields)
+        )
     if isinstance(body.get("draft"), str):  # some callers send the draft as a JSON string
         try:
             body["draft"] = json.loads(body["draft"])
@@ -63,23 +67,49 @@ async def submit(request: Request) -> Response:
         return render_error(409, "render id already exists", code=409, fields=sim.error_fields)
     session = sim.session_of(user, str(session_id) if session_id else None)
     if session is None:
-        return render_error(200, "session not found", code=1002, fields=sim.error_fields)
+        return forms.session_lost(sim.config, "render_submit")
     if not export_ready(body.get("draft")):
         return render_error(400, "draft is empty", fields=sim.error_fields)
+    use, now = token_use(request, sim, user), time.time()
+    try:  # a render slot, before anything is created: a 429 here leaves no trace
+        sim.capacity.check_render(use, sim.config, now)
+    except Refused as exc:
+        return refusal(request, sim, exc)
+    render = _new_render(sim, session, render_id, body["draft"], now)
+    render.token_key = getattr(request.state, TOKEN_KEY)
+    sim.capacity.add_render(use, render, now)
+    return render_ok({"id": render_id, "status": "pending", "progress": 5})
+
+
+def _new_render(sim: SimState, session: Session, render_id: str, draft: Any, now: float) -> Render:
     config = sim.config
-    sim.renders[render_id] = Render(
+    render = Render(
         render_id=render_id,
         session_id=session.session_id,
-        user_id=user.user_id,
-        draft=body["draft"],
+        user_id=session.user_id,
+        draft=draft,
         draft_version=session.draft_version,
-        created_at=time.time(),
+        created_at=now,
         duration_s=config.scaled(config.render_seconds),
         fails=sim.rng.random() < config.render_fail_share,
         output_bytes=config.output_bytes,
+        duplicate_of=duplicate_of(sim, session, now),
     )
+    sim.renders[render_id] = render
     session.renders.append(render_id)
-    return render_ok({"id": render_id, "status": "pending", "progress": 5})
+    return render
+
+
+def duplicate_of(sim: SimState, session: Session, now: float) -> str | None:
+    """An earlier render of this session at its current draft version that has not failed or been canceled:
+    a new submit then renders the same draft again (a duplicate)."""
+    for render_id in session.renders:
+        prior = sim.renders.get(render_id)
+        if prior is None or prior.draft_version != session.draft_version:
+            continue
+        if status_of(prior, now).status not in ("failed", "canceled"):
+            return render_id
+    return None
 
 
 def _owned_render(request: Request, endpoint: str, render_id: str) -> tuple[SimState, Render]:

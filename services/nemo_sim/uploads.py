@@ -17,6 +17,7 @@ from python_multipart.exceptions import MultipartParseError
 from starlette.requests import Request
 from starlette.responses import Response
 
+from services.nemo_sim import forms
 from services.nemo_sim.bodies import json_object
 from services.nemo_sim.gate import enter_authenticated
 from services.nemo_sim.media import media_info
@@ -73,7 +74,7 @@ async def _from_multipart(request: Request, sim: SimState, session: Session, bou
         await upload.consume(request, boundary)
     except MultipartParseError:
         upload.discard()
-        raise SimReply(code_error(400, "malformed multipart body", 400)) from None
+        raise SimReply(code_error(400, "malformed multipart body", 400, fields=sim.error_fields)) from None
     refusal = _refusal(upload.parts, limits) or (None if upload.parts else (400, "no files in field 'files'"))
     if refusal is not None:
         upload.discard()
@@ -94,7 +95,7 @@ async def _from_multipart(request: Request, sim: SimState, session: Session, bou
 def _from_urls(request: Request, sim: SimState, session: Session, body: dict[str, Any]) -> list[dict]:
     urls = body.get("urls")
     if not isinstance(urls, list) or not urls or not all(isinstance(u, str) and u for u in urls):
-        raise SimReply(code_error(400, "urls must be a non-empty list of strings", 400))
+        raise SimReply(code_error(400, "urls must be a non-empty list of strings", 400, fields=sim.error_fields))
     limits = limits_for(request)
     infos, files = [], []
     for url in urls:  # never fetched: name and type come from the URL's path
@@ -114,7 +115,7 @@ async def upload(request: Request, session_id: str) -> Response:
     sim, user = enter_authenticated(request, "upload", session_id)
     session = sim.session_of(user, session_id)
     if session is None:
-        return code_error(1002, "session not found", fields=sim.error_fields)
+        return forms.session_lost(sim.config, "upload")
     boundary = boundary_of(request.headers.get("content-type", ""))
     if boundary is not None:
         infos = await _from_multipart(request, sim, session, boundary)

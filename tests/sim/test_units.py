@@ -67,7 +67,7 @@ def test_fault_book_counts_down_and_filters() -> None:
     assert book.take("state", "b") is None
     assert book.take("run_sse", "a") is None  # a stream fault waits for the stream
     assert [book.take("state", "a") is not None for _ in range(3)] == [True, True, False]
-    assert book.take("run_sse", "a", stream=True).kind == "drop"
+    assert book.take("run_sse", "a", stream=True).spec.kind == "drop"
     assert book.listing() == []
 
 
