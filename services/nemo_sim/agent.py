@@ -148,7 +148,8 @@ def end_run(run: Run) -> None:
     """The run is over (finished, or stopped by a reset or shutdown): free its slot, end its stream."""
     sim = run.sim
     run.session.runs_in_progress -= 1
-    sim.active_runs.pop(run.run_id, None)
+    if sim.active_runs.get(run.run_id) is run:  # after a reset the table is a new one
+        del sim.active_runs[run.run_id]
     if run.use is not None:
         sim.capacity.end_run(run.use, run.run_id)
     sim.touch()

@@ -50,6 +50,7 @@ class SimState:
             self.files_root.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self.changed: asyncio.Event | None = None  # set by touch(); the state file's writer waits on it
+        self.run_ids = itertools.count(1)  # never restarts, so a stopped run cannot free a newer one's slot
         self._fresh()
 
     def _fresh(self) -> None:
@@ -63,7 +64,6 @@ class SimState:
         self.rng = random.Random(self.config.seed)
         self.runs: set[asyncio.Task[None]] = set()
         self.active_runs: dict[int, Any] = {}  # run id -> agent.Run, while it runs
-        self.run_ids = itertools.count(1)
         self.capacity = Capacity()
         self.media: dict[str, RenderMedia] = {}  # render id -> its file (built once)
         self.output_sha: dict[str, str] = {}  # render id -> sha256 of its file (computed once)

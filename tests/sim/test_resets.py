@@ -40,6 +40,8 @@ def test_reset_after_accept_runs_the_message(sim: SimAdmin, up: Upstream, sid: s
     sim.fault("run_sse", "reset_after_accept")
     _no_status_line(lambda: up.send(sid, "make a video"))
     assert sim.session(sid)["messages"] == ["make a video"]  # accepted: the run started
+    wait_until(lambda: sim.counters()["in_flight_streams"] == 0)  # the reply is gone, the run is not
+    assert sim.session(sid)["runs_in_progress"] == 1
     session = _settled(sim, sid)
     assert (session["draft_version"], session["edits"]) == (1, 1)
     assert up.credits() == {"available": 90, "frozen": 0, "total": 90}
