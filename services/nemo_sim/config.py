@@ -19,7 +19,7 @@ ErrorField = Literal["message", "msg", "both"]
 HeartbeatForm = Literal["rotate", "comment", "empty_data", "typed"]
 ExpiredTokenForm = Literal["code_1001", "code_1010", "code_1011", "http_401"]
 LostSessionForm = Literal["default", "code_1002", "http_404"]
-EmptyDraftForm = Literal["null", "empty_object", "no_tracks"]
+EmptyDraftForm = Literal["null", "empty_object", "no_tracks", "empty_tracks"]
 RetryAfterForm = Literal["seconds", "http_date", "absent"]
 
 
@@ -46,7 +46,7 @@ class SimConfig(BaseSettings):
     heartbeat_form: HeartbeatForm = "rotate"  # rotate: ": ping", "data:", {"type":"heartbeat"} in turn
     expired_token_form: ExpiredTokenForm = "code_1001"  # HTTP 200 with the code, or HTTP 401
     lost_session_form: LostSessionForm = "default"  # default: 404 {"detail"} on /run_sse, code 1002 elsewhere
-    empty_draft_form: EmptyDraftForm = "null"  # a fresh session's draft: null, {} or {"t": []}
+    empty_draft_form: EmptyDraftForm = "null"  # a fresh session's draft: null, {}, {"t": []}, tracks without sg
     retry_after_form: RetryAfterForm = "seconds"  # Retry-After on 429s (a fault may pick its own)
     # --- capacity per token (see capacity.py); 0 = unlimited ---
     max_streams_per_token: int = Field(0, ge=0)  # concurrent agent runs (accept to end, server-side)

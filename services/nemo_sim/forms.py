@@ -52,8 +52,12 @@ def session_lost(config: SimConfig, endpoint: str) -> Response:
 
 
 def empty_draft(config: SimConfig) -> Any:
-    """What the state says for a session that has no edit yet: ``null``, ``{}`` or ``{"t": []}``."""
-    return {"null": None, "empty_object": {}, "no_tracks": {"t": []}}[config.empty_draft_form]
+    """What the state says for a session that has no edit yet: ``null``, ``{}``, ``{"t": []}``, or tracks
+    without segments (not export-ready either)."""
+    form = config.empty_draft_form
+    if form == "empty_tracks":
+        return {"t": [{"tt": 0, "n": "Video", "sg": []}, {"tt": 1, "n": "BGM", "sg": []}], "d": 0}
+    return {"null": None, "empty_object": {}, "no_tracks": {"t": []}}[form]
 
 
 def retry_after(seconds: float, form: RetryAfterForm) -> dict[str, str]:

@@ -1,5 +1,5 @@
-"""The message stream on the wire: ADK's ``data: <json>\\n\\n`` frames, the gateway's heartbeats, the
-flat legacy encoding, the three in-stream error forms, and the ASGI response that writes a run's frames.
+"""The message stream on the wire: ADK's ``data: <json>\\n\\n`` frames, the flat legacy encoding, the three
+in-stream error forms, and the ASGI response that writes a run's frames (the heartbeats are in ``forms.py``).
 """
 
 from __future__ import annotations

@@ -85,7 +85,13 @@ def test_session_lost_fault_uses_the_form_and_keeps_the_session(sim: SimAdmin, u
     assert up.state(sid).status_code == 200  # a one-off reply: the session is still there
 
 
-@pytest.mark.parametrize(("form", "draft"), [("null", None), ("empty_object", {}), ("no_tracks", {"t": []})])
+EMPTY_TRACKS = {"t": [{"tt": 0, "n": "Video", "sg": []}, {"tt": 1, "n": "BGM", "sg": []}], "d": 0}
+
+
+@pytest.mark.parametrize(
+    ("form", "draft"),
+    [("null", None), ("empty_object", {}), ("no_tracks", {"t": []}), ("empty_tracks", EMPTY_TRACKS)],
+)
 def test_empty_draft_forms(sim: SimAdmin, up: Upstream, sid: str, form: str, draft: object) -> None:
     sim.configure(empty_draft_form=form, silent_share=1.0)
     assert up.draft(sid) == draft

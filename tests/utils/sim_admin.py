@@ -55,6 +55,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "empty_draft_null": {"config": {"empty_draft_form": "null"}, "faults": []},
     "empty_draft_object": {"config": {"empty_draft_form": "empty_object"}, "faults": []},
     "empty_draft_no_tracks": {"config": {"empty_draft_form": "no_tracks"}, "faults": []},
+    "empty_draft_empty_tracks": {"config": {"empty_draft_form": "empty_tracks"}, "faults": []},
     "json_error_instead_of_stream": {"config": {}, "faults": [{**_ON_MESSAGE, "kind": "json_error"}]},
     "rate_limited_seconds": _rate_limited("seconds"),
     "rate_limited_http_date": _rate_limited("http_date"),
