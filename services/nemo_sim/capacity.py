@@ -6,8 +6,8 @@ Current and peak use and the refusals by class are kept per token whatever the l
 that a client never went past K even with no limit armed.
 
 - A stream slot is the agent run: taken when ``/run_sse`` accepts a message, freed when the run ends (the
-  agent works server-side, so a client that left early still holds the slot until then). Open stream
-  connections are counted too (``open_streams``), without a limit.
+  agent works server-side, so a client that left early still holds the slot until then); or, with
+  ``stream_slot_until`` ``disconnect``, the open stream connection (``open_streams``). Both are counted.
 - A render slot is taken at submit and freed when the render completes, fails or is canceled (by the clock).
 - The call rate is a token bucket per token over every call that carries the token.
 
@@ -103,10 +103,12 @@ class Capacity:
         use.bucket = level - 1
 
     def admit_run(self, use: TokenUse, config: SimConfig, run_id: int, ends_at: float) -> None:
-        """Take a stream slot for an agent run ending at ``ends_at``; ``Refused`` when none is free."""
+        """Take a stream slot for an agent run ending at ``ends_at``; ``Refused`` when none is free. The slot
+        is the run (``stream_slot_until`` ``run_end``) or the open stream connection (``disconnect``)."""
         limit = config.max_streams_per_token
-        if limit and len(use.runs) >= limit:
-            self._refuse(use, "streams", limit, min(use.runs.values()) - time.time())
+        held = len(use.runs) if config.stream_slot_until == "run_end" else use.open_streams
+        if limit and held >= limit:
+            self._refuse(use, "streams", limit, min(use.runs.values(), default=time.time()) - time.time())
         use.runs[run_id] = ends_at
         use.streams_peak = max(use.streams_peak, len(use.runs))
 

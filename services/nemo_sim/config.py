@@ -21,6 +21,7 @@ ExpiredTokenForm = Literal["code_1001", "code_1010", "code_1011", "http_401"]
 LostSessionForm = Literal["default", "code_1002", "http_404"]
 EmptyDraftForm = Literal["null", "empty_object", "no_tracks", "empty_tracks"]
 RetryAfterForm = Literal["seconds", "http_date", "absent"]
+StreamSlotUntil = Literal["run_end", "disconnect"]
 
 
 class SimConfig(BaseSettings):
@@ -50,6 +51,7 @@ class SimConfig(BaseSettings):
     retry_after_form: RetryAfterForm = "seconds"  # Retry-After on 429s (a fault may pick its own)
     # --- capacity per token (see capacity.py); 0 = unlimited ---
     max_streams_per_token: int = Field(0, ge=0)  # concurrent agent runs (accept to end, server-side)
+    stream_slot_until: StreamSlotUntil = "run_end"  # a stream slot is freed when the run ends, or the connection
     max_renders_per_token: int = Field(0, ge=0)  # concurrent renders (submit to completed/failed/canceled)
     rps_per_token: float = Field(0.0, ge=0)  # calls per wall-clock second, token bucket
     rps_burst: float = Field(0.0, ge=0)  # the bucket's size; 0: max(1, rps_per_token)

@@ -31,6 +31,7 @@ FIELDS = {
     "retry_after_form",
     "max_streams_per_token",
     "max_renders_per_token",
+    "stream_slot_until",
     "rps_per_token",
     "rps_burst",
     "state_file",

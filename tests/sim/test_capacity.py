@@ -49,6 +49,18 @@ def test_a_stream_slot_is_held_until_the_run_ends(sim: SimAdmin, up: Upstream) -
     assert up.send(second, "next").status_code == 200
 
 
+def test_a_stream_slot_may_end_with_the_connection(sim: SimAdmin, up: Upstream) -> None:
+    sim.configure(max_streams_per_token=1, message_seconds=1000.0, silent_share=1.0, stream_slot_until="disconnect")
+    first, second = up.new_session(), up.new_session()
+    with up.http.stream("POST", "/run_sse", headers=up.headers(), json=message_body(first, "go")) as resp:
+        assert resp.status_code == 200
+        assert up.send(second, "next").status_code == 429
+    wait_until(lambda: sim.token_use(up.token)["open_streams"]["current"] == 0)
+    with up.http.stream("POST", "/run_sse", headers=up.headers(), json=message_body(second, "next")) as resp:
+        assert resp.status_code == 200  # the first run still works server-side; its connection is gone
+    assert sim.token_use(up.token)["streams"]["peak"] == 2
+
+
 def test_render_limit(sim: SimAdmin, up: Upstream, sid: str) -> None:
     sim.configure(max_renders_per_token=1, render_seconds=1000.0)  # 10 s renders
     assert up.submit("render_1", sid, DRAFT).json()["success"] is True
