@@ -49,6 +49,7 @@ class Up:
     sim_port: int = field(default_factory=free_port)
     lines: list[str] = field(default_factory=list)
     proc: subprocess.Popen | None = None
+    python: str = sys.executable  # the interpreter that runs `reelmill up` (the 3.12/3.13 smoke tests pick theirs)
 
     @property
     def api(self) -> str:
@@ -60,7 +61,7 @@ class Up:
 
     def argv(self) -> list[str]:
         ports = ["--port", str(self.port), "--flower-port", str(self.flower_port), "--sim-port", str(self.sim_port)]
-        return [sys.executable, "-m", "services.cli.main", "up", *(["--sim"] if self.sim else []), *ports]
+        return [self.python, "-m", "services.cli.main", "up", *(["--sim"] if self.sim else []), *ports]
 
     def start(self) -> Up:
         env = clean_env(self.data_dir, **self.extra_env)
