@@ -60,7 +60,7 @@ def stack(tmp_path: Path):
 
 def test_a_job_end_to_end_through_reelmill_up(stack: Up) -> None:
     key = stack.banner_value(r"\n\s+(rm_live_\S+)\n")
-    password = stack.banner_value(r"user admin, password (\S+)\)")
+    password = stack.banner_value(r"user admin, password (\S+) kept in")
     children = stack.descendants()
 
     done = submit(stack, key, "a paper boat sailing down a rainy street, 15 seconds")
