@@ -93,6 +93,8 @@ class Settings(BaseSettings):
     beat_schedule: Path | None = None  # beat's schedule file; default <data_dir>/celerybeat-schedule
 
     # --- the CLI as an API client ------------------------------------------------------------
+    api_url: str | None = None  # the API `reelmill submit` / `batch` talk to; default http://127.0.0.1:8000
+    api_key: SecretStr | None = None  # REELMILL_API_KEY: the one name for the key, in the CLI and the banner
     cli_poll_s: float = Field(1.0, gt=0)  # how often `submit --wait` / `batch status --wait` ask the API
 
     # --- derived ------------------------------------------------------------------------------
