@@ -53,7 +53,7 @@ def test_bind_problem_sees_a_listening_port(listener: int) -> None:
 
 
 def test_check_ports_names_the_flag_to_change(listener: int) -> None:
-    problem = up.check_ports(opts(flower_port=listener))
+    problem = up.check_ports(opts(port=free_port(), flower_port=listener, sim_port=free_port()))
     assert problem is not None and f"port {listener}" in problem and "--flower-port" in problem
     assert "must differ" in (up.check_ports(opts(sim_port=18000)) or "")
     without_sim = opts(sim=False, sim_port=listener, port=free_port(), flower_port=free_port())
