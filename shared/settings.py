@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -23,6 +24,8 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".reelmill")
     database_url: str | None = None
     redis_url: str | None = None
+    # The broker's password, kept out of the URL (so a logged URL never carries it); any character works.
+    redis_password: SecretStr | None = None
 
     # --- upstream (NemoVideo) -----------------------------------------------------------------
     nemo_base_url: str = PRODUCTION_NEMO_BASE_URL
@@ -85,7 +88,10 @@ class Settings(BaseSettings):
     webhook_schedule_scale: float = 1.0  # multiplies the Standard Webhooks retry schedule (tests: 0.001)
     webhook_rotation_window_s: float = 24 * 3600.0
     outbound_allow_http: bool = False  # production sends https only
-    outbound_allow_private: bool = False  # tests and `reelmill up` allow loopback/private targets
+    outbound_allow_private: bool = False  # tests allow loopback/private targets
+    # Exact `host:port` targets allowed although private or plain http (`reelmill up --sim`: the simulator and the
+    # receiver the user names); JSON list in the environment: '["127.0.0.1:8300"]'.
+    outbound_allow_addresses: list[str] = Field(default_factory=list)
 
     # --- webhooks: test safety (added by the webhooks work) -----------------------------------
     # Tests set this: webhook deliveries go only to `localhost` or a loopback IP literal, anything else is refused
@@ -98,6 +104,12 @@ class Settings(BaseSettings):
     flower_password: SecretStr | None = None
     log_level: str = "INFO"
     log_json: bool = True
+    beat_schedule: Path | None = None  # beat's schedule file; default <data_dir>/celerybeat-schedule
+
+    # --- the CLI as an API client ------------------------------------------------------------
+    api_url: str | None = None  # the API `reelmill submit` / `batch` talk to; default http://127.0.0.1:8000
+    api_key: SecretStr | None = None  # REELMILL_API_KEY: the one name for the key, in the CLI and the banner
+    cli_poll_s: float = Field(1.0, gt=0)  # how often `submit --wait` / `batch status --wait` ask the API
 
     # --- derived ------------------------------------------------------------------------------
     @property
@@ -107,8 +119,26 @@ class Settings(BaseSettings):
         return f"sqlite:///{(self.data_dir / 'reelmill.db').resolve()}"
 
     @property
+    def effective_redis_url(self) -> str | None:
+        """``redis_url`` with ``redis_password`` put in (URL-quoted); None when no URL is configured."""
+        if not self.redis_url or self.redis_password is None:
+            return self.redis_url
+        return with_password(self.redis_url, self.redis_password.get_secret_value())
+
+    @property
+    def effective_beat_schedule(self) -> Path:
+        return self.beat_schedule or (self.data_dir / "celerybeat-schedule")
+
+    @property
     def effective_uploads_dir(self) -> Path:
         return self.uploads_dir or (self.data_dir / "uploads")
+
+
+def with_password(url: str, password: str) -> str:
+    """``url`` (redis://host:port/db) with ``password`` as its credential, quoted so that any character works."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f":{quote(password, safe='')}@{host}"))
 
 
 @lru_cache(maxsize=1)

@@ -35,7 +35,7 @@ from shared.taskq.queues import (
 
 
 def broker_url(settings: Settings) -> str:
-    return settings.redis_url or DEFAULT_REDIS_URL
+    return settings.effective_redis_url or DEFAULT_REDIS_URL
 
 
 def create_celery(settings: Settings, include: Sequence[str] = ()) -> Celery:
