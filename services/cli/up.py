@@ -134,7 +134,7 @@ def app_specs(opts: UpOptions) -> list[ChildSpec]:
         ChildSpec("api", reelmill("api", "--host", opts.host, "--port", str(opts.port))),
         ChildSpec(
             "worker-steps",
-            reelmill("worker", "--queues", "steps,webhooks", "--concurrency", str(opts.concurrency)),
+            reelmill("worker", "--queues", "steps,webhooks,artifacts", "--concurrency", str(opts.concurrency)),
             stop_timeout=worker_stop,
         ),
         ChildSpec(

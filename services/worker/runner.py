@@ -16,6 +16,7 @@ from services.worker import flow, lease, retry
 from services.worker.context import LeaseLost, StepContext
 from services.worker.outcome import Outcome
 from shared import metrics
+from shared.artifacts.plan import plan_mirror
 from shared.db import session_scope
 from shared.db.hooks import after_commit
 from shared.domain import batches, dispatch
@@ -92,6 +93,8 @@ def _apply(ctx: StepContext, outcome: Outcome) -> StepContext | None:
             return None
         turns = list(session.exec(select(JobTurn).where(JobTurn.job_id == job.id).order_by(JobTurn.seq)))
         _write_fields(job, turns, outcome)
+        if outcome.turn.get("output"):  # a render completed: its output is copied to the artifact store
+            plan_mirror(session, job, turns[job.turn_index])
         if outcome.new_session and turns[job.turn_index].kind == "revision":
             outcome = _session_expired(job, turns)
             turns[job.turn_index].suggested_job = outcome.turn["suggested_job"]

@@ -6,14 +6,17 @@ from sqlalchemy.exc import OperationalError
 
 from services.worker.app import celery_app
 from services.worker.delivery import deliver as deliver_webhook
+from services.worker.mirror import mirror_artifact
 from services.worker.runner import run_step
 from services.worker.sweeper import extra_sweeps, sweep_once
+from shared.artifacts.sweep import sweep_artifacts
 from shared.domain import batches  # registers the batch job-end hook (admission, completion)
 from shared.taskq.celery import install_celery_dispatcher
-from shared.taskq.queues import TASK_ADVANCE, TASK_DELIVER, TASK_STREAM, TASK_SWEEP
+from shared.taskq.queues import TASK_ADVANCE, TASK_DELIVER, TASK_MIRROR, TASK_STREAM, TASK_SWEEP
 
 install_celery_dispatcher(celery_app)
 extra_sweeps.append(batches.sweep_batches)  # a lost job-end hook never stalls a batch
+extra_sweeps.append(sweep_artifacts)  # lost mirror messages re-sent, expired artifacts deleted
 
 
 # A database that refuses a connection (restarting, out of connection slots) must not cost the message: the task
@@ -43,6 +46,12 @@ def stream(job_id: str, seq: int) -> None:
 def deliver(delivery_id: str) -> None:
     """Make one webhook delivery attempt when it is due (webhooks queue)."""
     deliver_webhook(delivery_id)
+
+
+@celery_app.task(name=TASK_MIRROR, ignore_result=True, **DB_RETRY)
+def mirror(artifact_id: str) -> None:
+    """Copy one render output into the artifact store (artifacts queue)."""
+    mirror_artifact(artifact_id)
 
 
 @celery_app.task(name=TASK_SWEEP, ignore_result=True)

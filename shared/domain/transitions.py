@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlmodel import Session
 
+from shared.artifacts.views import artifacts_for
 from shared.domain.events import emit, wanted
 from shared.domain.views import job_public, load_public
 from shared.settings import get_settings
@@ -34,7 +35,7 @@ def job_event(
     if data is None and type == "job.progress" and not (job.webhook_url and wanted(type, job.webhook_events)):
         data = {"status": job.status, "stage": job.stage, "progress": job.progress}
     if data is None:
-        data = job_public(job, turns) if turns is not None else _loaded_public(session, job)
+        data = _public(session, job, turns) if turns is not None else _loaded_public(session, job)
     emit(
         session,
         tenant_id=job.tenant_id,
@@ -45,6 +46,11 @@ def job_event(
         webhook_url=job.webhook_url,
         webhook_filter=job.webhook_events,
     )
+
+
+def _public(session: Session, job: Job, turns: Sequence[JobTurn]) -> dict[str, Any]:
+    session.flush()  # an artifact planned in this transaction shows as pending
+    return job_public(job, turns, artifacts_for(session, [job.id])[job.id])
 
 
 def _loaded_public(session: Session, job: Job) -> dict[str, Any]:

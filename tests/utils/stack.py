@@ -162,7 +162,9 @@ def start_process(name: str, args: list[str], env: dict[str, str] | None = None)
     return Proc(name, popen, log)
 
 
-def start_worker(name: str, queues: str = "steps,webhooks,streams", concurrency: int = 40, **env: str) -> Proc:
+def start_worker(
+    name: str, queues: str = "steps,webhooks,streams,artifacts", concurrency: int = 40, **env: str
+) -> Proc:
     proc = start_process(
         name,
         ["worker", "--queues", queues, "--concurrency", str(concurrency), "--hostname", f"{name}-{RUN_ID}@%h"],
