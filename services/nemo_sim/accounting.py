@@ -23,6 +23,7 @@ ENDPOINTS = (
     "render_status",
     "render_cancel",
     "render_download",
+    "render_output",
 )
 DROP_FLAG = "sim_drop"
 ENTRY_KEY = "sim_entry"

@@ -16,6 +16,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 
 from services.nemo_sim.faults import FaultSpec
 from services.nemo_sim.gate import sim_of
+from services.nemo_sim.outputs import media_of, output_sha256
 from services.nemo_sim.render_clock import status_of
 from services.nemo_sim.upload_stream import safe_name
 
@@ -120,7 +121,10 @@ async def render_view(request: Request, render_id: str) -> dict[str, Any]:
     render = sim_of(request).renders.get(render_id)
     if render is None:
         raise HTTPException(404, "unknown render")
+    sim = sim_of(request)
     now = status_of(render, time.time())
+    media = media_of(sim, render)
+    output = {"size": media.size, "duration": media.duration_ms / 1000, "sha256": await output_sha256(sim, render)}
     return {
         "id": render.render_id,
         "session_id": render.session_id,
@@ -129,6 +133,8 @@ async def render_view(request: Request, render_id: str) -> dict[str, Any]:
         "status": now.status,
         "progress": now.progress,
         "fails": render.fails,
+        # the file the render serves once completed (the same bytes from both links)
+        "output": output,
     }
 
 

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
 
-from services.nemo_sim import admin, auth, messages, renders, sessions, uploads
+from services.nemo_sim import admin, auth, messages, outputs, renders, sessions, uploads
 from services.nemo_sim.accounting import LedgerMiddleware
 from services.nemo_sim.config import SimConfig
 from services.nemo_sim.replies import SimReply
@@ -43,7 +43,7 @@ def create_app(config: SimConfig | None = None) -> FastAPI:
     app.state.sim = sim
     app.add_exception_handler(SimReply, _reply)
     app.add_middleware(LedgerMiddleware)
-    for module in (auth, sessions, uploads, messages, renders, admin):
+    for module in (auth, sessions, uploads, messages, renders, outputs, admin):
         app.include_router(module.router)
     error_log = logging.getLogger("uvicorn.error")
     if not any(isinstance(f, _QuietDrops) for f in error_log.filters):

@@ -25,7 +25,7 @@ async def anonymous_token(request: Request) -> Response:
     sim = enter(request, "anonymous_token")
     client_id = request.headers.get("x-client-id", "").strip()
     if not client_id or len(client_id) > MAX_CLIENT_ID:
-        return code_error(400, "X-Client-Id header is required", 400, msg_field=sim.config.msg_field)
+        return code_error(400, "X-Client-Id header is required", 400, fields=sim.error_fields)
     try:
         token, user, expires_at = sim.mint_anonymous(client_id)
     except RateLimited as exc:
@@ -33,7 +33,7 @@ async def anonymous_token(request: Request) -> Response:
             429,
             "too many anonymous tokens for this client, retry later",
             429,
-            msg_field=sim.config.msg_field,
+            fields=sim.error_fields,
             headers={"Retry-After": str(exc.retry_after)},
         )
     expires = iso_utc(expires_at)

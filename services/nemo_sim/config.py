@@ -11,6 +11,10 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 RenderShape = Literal["A", "B", "both"]
+OutputLink = Literal["live", "expired_403", "expired_404"]
+DownloadLink = Literal["live", "gone_404", "gone_410"]
+OutputBody = Literal["mp4", "html"]
+ErrorField = Literal["message", "msg", "both"]
 
 
 class SimConfig(BaseSettings):
@@ -25,13 +29,26 @@ class SimConfig(BaseSettings):
     render_fail_share: float = Field(0.0, ge=0, le=1)
     render_shape: RenderShape = "both"
     legacy_events: bool = False
-    msg_field: bool = False
+    msg_field: bool = False  # older switch: also put the error text in "msg" (same as error_field="both")
+    error_field: ErrorField = "message"  # where error replies put their text
     credits_per_message: int = Field(10, ge=0)
     anonymous_credits: int = Field(100, ge=0)
     token_ttl_s: int = Field(604800, gt=0)
     anon_per_client_limit: int = Field(5, ge=0)
     seed: int = 0
+    # --- render outputs (see mp4.py, outputs.py) ---
+    output_bytes: int = Field(0, ge=0, le=4_000_000_000)  # 0: a few KB; else the file's exact size
+    output_link: OutputLink = "live"  # the output URL (a CDN link): live, or already expired (403 / 404)
+    output_url_ttl_s: float = Field(0.0, ge=0)  # the output URL expires this long after completion; 0: never
+    download_link: DownloadLink = "live"  # GET /api/render/proxy/<id>/download: live, or gone (404 / 410)
+    output_body: OutputBody = "mp4"  # html: both links answer 200 with an HTML error page instead
     log_level: str = "warning"
+
+    @property
+    def error_fields(self) -> tuple[str, ...]:
+        """The error replies' text fields: ``message``, ``msg`` or both."""
+        fields = ("message",) if self.error_field != "msg" else ()
+        return (*fields, "msg") if self.error_field != "message" or self.msg_field else fields
 
     def scaled(self, upstream_seconds: float) -> float:
         """Wall-clock seconds for ``upstream_seconds`` of upstream time."""

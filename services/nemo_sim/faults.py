@@ -27,6 +27,7 @@ Endpoint = Literal[
     "render_status",
     "render_cancel",
     "render_download",
+    "render_output",
 ]
 FaultKind = Literal[
     "http_429",
@@ -44,7 +45,7 @@ FaultKind = Literal[
     "stream_error",
 ]
 STREAM_KINDS = frozenset({"drop", "stream_error"})
-RENDER_ENDPOINTS = frozenset({"render_submit", "render_status", "render_cancel", "render_download"})
+RENDER_ENDPOINTS = frozenset({"render_submit", "render_status", "render_cancel", "render_download", "render_output"})
 
 # kind -> (HTTP status, upstream code, message)
 _REPLIES: dict[str, tuple[int, int, str]] = {
@@ -114,7 +115,7 @@ class FaultBook:
         return None
 
 
-def fault_reply(spec: FaultSpec, msg_field: bool = False) -> Response:
+def fault_reply(spec: FaultSpec, fields: tuple[str, ...] = ("message",)) -> Response:
     """The reply that replaces the real one for a fault of a replacing kind."""
     if spec.kind == "http_502":
         return HTMLResponse(_BAD_GATEWAY_HTML, status_code=502)
@@ -123,10 +124,10 @@ def fault_reply(spec: FaultSpec, msg_field: bool = False) -> Response:
     if spec.kind == "http_429" or (spec.kind == "http_503" and spec.retry_after is not None):
         headers = {"Retry-After": _seconds(spec.retry_after if spec.retry_after is not None else 30)}
     if spec.endpoint in RENDER_ENDPOINTS:
-        return render_error(status, message, code=code, headers=headers)
+        return render_error(status, message, code=code, headers=headers, fields=fields)
     if spec.endpoint == "run_sse" and spec.kind == "code_1002":
         return session_not_found_sse()
-    return code_error(code, message, status, msg_field=msg_field, headers=headers)
+    return code_error(code, message, status, fields=fields, headers=headers)
 
 
 def _seconds(value: float) -> str:

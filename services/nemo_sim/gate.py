@@ -26,7 +26,7 @@ def enter(request: Request, endpoint: str, session_id: str | None = None) -> Sim
         if spec.kind == "drop":
             setattr(request.state, DROP_FLAG, True)
         else:
-            raise SimReply(fault_reply(spec, sim.config.msg_field))
+            raise SimReply(fault_reply(spec, sim.error_fields))
     return sim
 
 
@@ -42,9 +42,9 @@ def authenticate(request: Request, sim: SimState) -> User:
     record = sim.tokens.get(token) if token else None
     user = sim.users.get(record.user_id) if record is not None else None
     if record is None or user is None:
-        raise SimReply(code_error(1011, "invalid token", 401, msg_field=sim.config.msg_field))
+        raise SimReply(code_error(1011, "invalid token", 401, fields=sim.error_fields))
     if record.expired(time.time()):
-        raise SimReply(code_error(1001, "token expired", msg_field=sim.config.msg_field))
+        raise SimReply(code_error(1001, "token expired", fields=sim.error_fields))
     return user
 
 

@@ -67,11 +67,11 @@ async def run_sse(request: Request) -> Response:
     if session is None:
         return session_not_found_sse()
     if user.available < sim.config.credits_per_message:
-        return code_error(2001, "insufficient credits", msg_field=sim.config.msg_field)
+        return code_error(2001, "insufficient credits", fields=sim.error_fields)
     error_form, drop_after = _stream_fault(sim, session.session_id)
     run = start_run(sim, session, user, text, error_form)
     if run is None:  # unreachable: nothing awaited since the balance check
-        return code_error(2001, "insufficient credits", msg_field=sim.config.msg_field)
+        return code_error(2001, "insufficient credits", fields=sim.error_fields)
     frames = run.frames
     assert frames is not None
     sim.ledger.in_flight_streams += 1

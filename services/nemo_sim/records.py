@@ -51,3 +51,4 @@ class Render:
     duration_s: float  # wall-clock seconds from submit to completion
     fails: bool
     canceled_at: float | None = None  # epoch seconds; a canceled render stays canceled
+    output_bytes: int = 0  # config.output_bytes at submit: the size of the file it serves (0: small)

@@ -44,7 +44,7 @@ async def session_state(request: Request, session_id: str) -> Response:
     sim, user = enter_authenticated(request, "state", session_id)
     session = sim.session_of(user, session_id)
     if session is None:
-        return code_error(1002, "session not found", msg_field=sim.config.msg_field)
+        return code_error(1002, "session not found", fields=sim.error_fields)
     return ok(state_view(session))
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from services.nemo_sim.accounting import Ledger
 from services.nemo_sim.config import SimConfig
 from services.nemo_sim.faults import FaultBook
+from services.nemo_sim.mp4 import RenderMedia
 from services.nemo_sim.records import Render, Session, Token, User
 
 MINT_WINDOW_S = 3600.0
@@ -51,6 +52,8 @@ class SimState:
         self.mints: dict[str, deque[float]] = {}
         self.rng = random.Random(self.config.seed)
         self.runs: set[asyncio.Task[None]] = set()
+        self.media: dict[str, RenderMedia] = {}  # render id -> its file (built once)
+        self.output_sha: dict[str, str] = {}  # render id -> sha256 of its file (computed once)
         self.status_replies = 0  # alternates the render status shape when render_shape is "both"
         self.stream_errors = 0  # cycles the three in-stream error forms
 
@@ -62,6 +65,10 @@ class SimState:
         self.config = self.start_config
         self._fresh()
         self.clear_files()
+
+    @property
+    def error_fields(self) -> tuple[str, ...]:
+        return self.config.error_fields
 
     def set_config(self, config: SimConfig) -> None:
         if config.seed != self.config.seed:

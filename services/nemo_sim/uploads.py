@@ -78,7 +78,7 @@ async def _from_multipart(request: Request, sim: SimState, session: Session, bou
     if refusal is not None:
         upload.discard()
         status = 400 if refusal[0] == 400 else 200
-        raise SimReply(code_error(*refusal, status, msg_field=sim.config.msg_field))
+        raise SimReply(code_error(*refusal, status, fields=sim.error_fields))
     base = str(request.base_url).rstrip("/")
     infos, files = [], []
     for part in upload.parts:
@@ -101,7 +101,7 @@ def _from_urls(request: Request, sim: SimState, session: Session, body: dict[str
         filename = safe_name(unquote(PurePosixPath(urlsplit(url).path).name), fallback="remote")
         fmt = format_of(filename)
         if fmt not in limits.accepted:
-            raise SimReply(code_error(*_type_error(fmt, limits), msg_field=sim.config.msg_field))
+            raise SimReply(code_error(*_type_error(fmt, limits), fields=sim.error_fields))
         digest = hashlib.sha256(url.encode()).hexdigest()
         infos.append(media_info(filename, fmt, digest, url))
         files.append({"filename": filename, "size": None, "sha256": digest, "source": "url"})
@@ -114,7 +114,7 @@ async def upload(request: Request, session_id: str) -> Response:
     sim, user = enter_authenticated(request, "upload", session_id)
     session = sim.session_of(user, session_id)
     if session is None:
-        return code_error(1002, "session not found", msg_field=sim.config.msg_field)
+        return code_error(1002, "session not found", fields=sim.error_fields)
     boundary = boundary_of(request.headers.get("content-type", ""))
     if boundary is not None:
         infos = await _from_multipart(request, sim, session, boundary)

@@ -18,6 +18,12 @@ FIELDS = {
     "render_shape",
     "legacy_events",
     "msg_field",
+    "error_field",
+    "output_bytes",
+    "output_link",
+    "output_url_ttl_s",
+    "download_link",
+    "output_body",
     "credits_per_message",
     "anonymous_credits",
     "token_ttl_s",
@@ -63,7 +69,7 @@ def test_counters_per_endpoint_and_session(sim: SimAdmin, up: Upstream, sid: str
     counters = sim.counters()
     assert set(counters["endpoints"]) == {
         "anonymous_token", "session", "upload", "run_sse", "state", "credits",
-        "render_submit", "render_status", "render_cancel", "render_download",
+        "render_submit", "render_status", "render_cancel", "render_download", "render_output",
     }  # fmt: skip
     endpoints = counters["endpoints"]
     assert (endpoints["anonymous_token"], endpoints["session"], endpoints["state"]) == (1, 1, 2)

@@ -66,8 +66,13 @@ class SimAdmin:
         return self._ok(self.http.get("/_sim/faults"))["armed"]
 
     def render(self, render_id: str) -> dict[str, Any]:
-        """A render as the simulator sees it: session, draft_version, status, progress, fails."""
-        return self._ok(self.http.get(f"/_sim/renders/{render_id}"))
+        """A render as the simulator sees it: session, draft_version, status, progress, fails, and ``output``
+        (``size``, ``duration``, ``sha256`` of the file it serves)."""
+        return self._ok(self.http.get(f"/_sim/renders/{render_id}", timeout=120.0))
+
+    def render_sha256(self, render_id: str) -> str:
+        """The sha256 of the bytes the render's download endpoint and output URL serve."""
+        return str(self.render(render_id)["output"]["sha256"])
 
     def wait_idle(self, timeout: float = 10.0) -> None:
         """Wait until no agent run is in progress (runs outlive their streams)."""
