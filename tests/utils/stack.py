@@ -51,6 +51,8 @@ def test_env() -> dict[str, str]:
         "REELMILL_RATE_LIMIT_WAIT_S": "1",
         "REELMILL_STILL_WORKING_EVERY_S": "1",
         "REELMILL_WEBHOOK_SCHEDULE_SCALE": "0.001",
+        "REELMILL_ARTIFACT_RETRY_BASE_S": "0.3",
+        "REELMILL_ARTIFACT_RETRY_MAX_S": "2",
         "REELMILL_LOG_JSON": "true",
         "REELMILL_PUBLIC_URL": "http://testserver",
         "REELMILL_SIM_TIME_SCALE": "0.01",
