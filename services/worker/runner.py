@@ -93,7 +93,7 @@ def _apply(ctx: StepContext, outcome: Outcome) -> StepContext | None:
             return None
         turns = list(session.exec(select(JobTurn).where(JobTurn.job_id == job.id).order_by(JobTurn.seq)))
         _write_fields(job, turns, outcome)
-        if outcome.turn.get("output"):  # a render completed: its output is copied to the artifact store
+        if job.stage == Stage.record.value and outcome.error is None:  # the output becomes the job's: copy it
             plan_mirror(session, job, turns[job.turn_index])
         if outcome.new_session and turns[job.turn_index].kind == "revision":
             outcome = _session_expired(job, turns)

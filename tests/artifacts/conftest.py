@@ -82,7 +82,11 @@ def s3_stack(services: dict[str, stack.Proc], moto: Moto) -> Iterator[dict[str, 
     from shared.settings import get_settings
 
     bucket = moto.new_bucket()
-    env = {"REELMILL_ARTIFACT_STORE": f"s3://{bucket}/videos", "REELMILL_S3_ENDPOINT_URL": moto.url}
+    env = {
+        "REELMILL_ARTIFACT_STORE": f"s3://{bucket}/videos",
+        "REELMILL_S3_ENDPOINT_URL": moto.url,
+        "REELMILL_ARTIFACT_MAX_ATTEMPTS": "40",  # the store-down test restarts the server meanwhile
+    }
     patch = pytest.MonkeyPatch()
     for name, value in env.items():
         patch.setenv(name, value)
