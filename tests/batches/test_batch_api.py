@@ -90,11 +90,11 @@ def test_skip_runs_the_good_rows_and_reports_the_bad(api, tenant) -> None:
     assert count_rows(BatchRowError, batch_id=batch["id"]) == 2
     rows = results_of(api, tenant, batch["id"])
     assert rows == [
-        ["line", "external_id", "status", "output_url", "error"],
-        ["2", "e1", "queued", "", ""],
-        ["3", "e2", "skipped", "", "prompt: must not be blank"],
-        ["4", "e3", "skipped", "", "quality: 'ultra' is not allowed; use 'low', 'medium' or 'high'"],
-        ["5", "'=cmd|' /C calc'!A0", "queued", "", ""],
+        ["line", "external_id", "status", "output_url", "error", "artifact_url", "artifact_sha256"],
+        ["2", "e1", "queued", "", "", "", ""],
+        ["3", "e2", "skipped", "", "prompt: must not be blank", "", ""],
+        ["4", "e3", "skipped", "", "quality: 'ultra' is not allowed; use 'low', 'medium' or 'high'", "", ""],
+        ["5", "'=cmd|' /C calc'!A0", "queued", "", "", "", ""],
     ]
 
 

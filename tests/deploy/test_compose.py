@@ -18,7 +18,7 @@ from tests.deploy.cli_paths import parse_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
-APP_ROLES = {"api", "worker-steps", "worker-streams", "beat", "flower"}
+APP_ROLES = {"api", "worker-steps", "worker-streams", "worker-artifacts", "beat", "flower"}
 ALL_SERVICES = APP_ROLES | {"redis", "postgres", "migrate", "sim"}
 SECRET_NAME = re.compile(r"PASSWORD|TOKEN|SECRET|API_KEY", re.I)
 
@@ -75,7 +75,7 @@ def test_service_command_exists_in_the_cli(compose: dict[str, Any], name: str) -
 
 def test_workers_cover_every_queue(compose: dict[str, Any]) -> None:
     served = set()
-    for name in ("worker-steps", "worker-streams"):
+    for name in ("worker-steps", "worker-streams", "worker-artifacts"):
         _, params = parse_cli(compose["services"][name]["command"])
         served |= set(params["queues"].split(","))
     assert served == set(ALL_QUEUES)
@@ -93,10 +93,10 @@ def test_app_services_wait_for_the_migration(compose: dict[str, Any]) -> None:
 
 def test_health_checks_and_named_volumes(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    for name in ("api", "worker-steps", "worker-streams", "flower", "redis", "postgres", "sim"):
+    for name in ("api", "worker-steps", "worker-streams", "worker-artifacts", "flower", "redis", "postgres", "sim"):
         assert services[name]["healthcheck"]["test"], name
     mounted = {v.split(":")[0] for svc in services.values() for v in svc.get("volumes", [])}
-    assert {"pg-data", "redis-data", "uploads"} <= mounted <= set(compose["volumes"])
+    assert {"pg-data", "redis-data", "uploads", "artifacts"} <= mounted <= set(compose["volumes"])
 
 
 def test_workers_outlive_their_longest_step_on_stop(compose: dict[str, Any]) -> None:

@@ -76,7 +76,7 @@ def test_every_builtin_manifest_passes_strict_validation(docs: list[dict[str, An
     result = kubernetes_validate(paths)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count(" passed for resource ") + result.stderr.count(" passed for resource ") == len(paths)
-    assert len(paths) == len(docs) - 2  # the two ScaledObjects are the only kinds skipped
+    assert len(paths) == len(docs) - 3  # the three ScaledObjects are the only kinds skipped
 
 
 def test_strict_validation_rejects_an_unknown_field(tmp_path: Path) -> None:
@@ -98,6 +98,7 @@ def test_container_commands_exist_in_the_cli(docs: list[dict[str, Any]]) -> None
         "reelmill-api": "api",
         "reelmill-worker-steps": "worker",
         "reelmill-worker-streams": "worker",
+        "reelmill-worker-artifacts": "worker",
         "reelmill-beat": "beat",
         "reelmill-flower": "flower",
         "reelmill-migrate": "migrate",
@@ -117,7 +118,7 @@ def env_sources(docs: list[dict[str, Any]]) -> set[str]:
 
 def test_scaled_objects_watch_the_lists_their_workers_consume(docs: list[dict[str, Any]]) -> None:
     deployments, scaled = by_kind(docs, "Deployment"), by_kind(docs, "ScaledObject")
-    assert set(scaled) == {"reelmill-worker-steps", "reelmill-worker-streams"}
+    assert set(scaled) == {"reelmill-worker-steps", "reelmill-worker-streams", "reelmill-worker-artifacts"}
     watched: set[str] = set()
     for name, obj in scaled.items():
         spec = obj["spec"]
@@ -165,7 +166,12 @@ def test_probes(docs: list[dict[str, Any]]) -> None:
     assert api["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert api["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert pods["reelmill-flower"]["livenessProbe"]["httpGet"]["path"] == "/healthcheck"
-    for name, node in (("reelmill-worker-steps", "steps+webhooks@"), ("reelmill-worker-streams", "streams@")):
+    workers = (
+        ("reelmill-worker-steps", "steps+webhooks@"),
+        ("reelmill-worker-streams", "streams@"),
+        ("reelmill-worker-artifacts", "artifacts@"),
+    )
+    for name, node in workers:
         command = " ".join(pods[name]["livenessProbe"]["exec"]["command"])
         assert "inspect ping" in command and f'"{node}$HOSTNAME"' in command, name
 
@@ -193,7 +199,7 @@ def test_singletons_budgets_and_autoscaling(docs: list[dict[str, Any]]) -> None:
     for pdb in by_kind(docs, "PodDisruptionBudget").values():
         labels = pdb["spec"]["selector"]["matchLabels"]
         selected |= {n for n, d in deployments.items() if d["spec"]["selector"]["matchLabels"] == labels}
-    assert selected == {"reelmill-api", "reelmill-worker-steps", "reelmill-worker-streams"}
+    assert selected == {"reelmill-api", "reelmill-worker-steps", "reelmill-worker-streams", "reelmill-worker-artifacts"}
 
 
 def test_secret_template_holds_only_placeholders(docs: list[dict[str, Any]]) -> None:
