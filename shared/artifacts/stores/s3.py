@@ -20,7 +20,7 @@ from shared.artifacts.errors import StoreFull, StoreUnavailable
 from shared.artifacts.stores.base import READ_CHUNK
 
 log = logging.getLogger(__name__)
-PART_SIZE = 8 * 1024 * 1024  # S3 wants >= 5 MiB per part but the last; 8 MiB parts take a 50 GB file in 6,250
+PART_SIZE = 8 * 1024 * 1024  # S3 wants >= 5 MiB per part but the last; 8 MiB parts take 80 GB in 10,000 parts
 FULL_CODES = frozenset({"XMinioStorageFull", "QuotaExceeded", "InsufficientStorage", "StorageFull", "507"})
 MISSING_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
 
@@ -60,17 +60,19 @@ class S3Writer:
         self._buffer = bytearray()
 
     def write(self, chunk: bytes) -> None:
-        self._buffer += chunk
-        while len(self._buffer) >= PART_SIZE:
-            with memoryview(self._buffer) as view:
-                part = bytes(view[:PART_SIZE])
-            del self._buffer[:PART_SIZE]
-            self._upload(part)
+        """Fill the part buffer; each full part is uploaded as is (no copy), then a fresh buffer starts."""
+        view = memoryview(chunk)
+        while view:
+            room = PART_SIZE - len(self._buffer)
+            self._buffer += view[:room]
+            view = view[room:]
+            if len(self._buffer) == PART_SIZE:
+                part, self._buffer = self._buffer, bytearray()
+                self._upload(part)
 
     def commit(self) -> None:
         if self._buffer or not self._parts:
-            part = bytes(self._buffer)
-            self._buffer = bytearray()
+            part, self._buffer = self._buffer, bytearray()
             self._upload(part)
         try:
             self._client.complete_multipart_upload(
@@ -94,7 +96,7 @@ class S3Writer:
         except (BotoCoreError, ClientError) as exc:  # the bucket's lifecycle rule for incomplete uploads clears it
             log.warning("could not abort the upload of %s: %s", self._key, exc.__class__.__name__)
 
-    def _upload(self, part: bytes) -> None:
+    def _upload(self, part: bytearray) -> None:
         number = len(self._parts) + 1
         try:
             reply = self._client.upload_part(
