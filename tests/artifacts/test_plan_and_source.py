@@ -123,3 +123,46 @@ def test_artifact_events_reach_webhooks_that_ask_for_them(api, tenant):
     assert stored["url"].endswith(f"/v1/jobs/{asked['id']}/output?revision=0")
     assert data["job.artifact.stored"]["revisions"][0]["output"]["artifact"] == stored
     assert data["job.succeeded"]["output"]["artifact"]["status"] in ("pending", "stored")
+
+
+def test_every_redirect_of_a_foreign_output_url_passes_the_guard(api, tenant, sim):
+    """A CDN link that redirects: each hop is checked before it is requested; a refused hop is never fetched."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from shared.urlguard import ForbiddenUrl
+
+    job = succeeded_job(api, tenant)
+    target = job["output"]["url"]
+
+    class Redirect(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(302)
+            self.send_header("Location", target)
+            self.end_headers()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    start = f"http://localhost:{server.server_address[1]}/cdn/out.mp4"
+    try:
+        hops: list[str] = []
+        with get_client().open_url(start, guard=hops.append) as stream:
+            assert b"".join(stream)[4:8] == b"ftyp"
+        assert hops == [start, target]
+
+        def refuse_second(url: str) -> None:
+            hops.append(url)
+            if url == target:
+                raise ForbiddenUrl(url, "not allowed")
+
+        hops.clear()
+        before = sim.counters()["endpoints"].get("render_output", 0)
+        with pytest.raises(ForbiddenUrl):
+            get_client().open_url(start, guard=refuse_second)
+        assert hops == [start, target]
+        assert sim.counters()["endpoints"].get("render_output", 0) == before
+    finally:
+        server.shutdown()
