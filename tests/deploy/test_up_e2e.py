@@ -74,7 +74,7 @@ def test_a_job_end_to_end_through_reelmill_up(stack: Up) -> None:
 
     workers = flower_json(stack, password, "/api/workers?refresh=1", lambda b: len(b) >= 2)
     names = " ".join(workers)
-    assert "steps+webhooks@" in names and "streams@" in names
+    assert "steps+webhooks+artifacts@" in names and "streams@" in names
     tasks = flower_json(stack, password, "/api/tasks", lambda b: any(job_id in str(t.get("args")) for t in b.values()))
     ran = {t["name"] for t in tasks.values() if job_id in str(t.get("args"))}
     assert {"reelmill.advance", "reelmill.stream"} <= ran
