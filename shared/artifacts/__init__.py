@@ -8,6 +8,7 @@ transfer.py the byte path: chunks -> check -> sha256/size -> store writer, in co
 source.py   where the bytes come from: the output URL (guarded), else the render's download endpoint
 plan.py     `plan_mirror`: the engine calls it when a turn's render completes
 rows.py     claiming, renewing and settling an artifact row
-sweep.py    `sweep_artifacts` and `prune`: lost mirrors re-sent, expired copies deleted
+sweep.py    `sweep_artifacts` and `expire_due`: lost mirrors re-sent, expired copies deleted
+lookup.py   which artifact `GET /v1/jobs/{id}/output` serves, or the error that says why none
 views.py    the public `artifact` object
 """
