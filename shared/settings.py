@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PRODUCTION_NEMO_BASE_URL = "https://mega-api-prod.nemovideo.ai"
@@ -83,6 +83,19 @@ class Settings(BaseSettings):
     batch_max_bytes: int = 50 * 1024 * 1024
     batch_max_in_flight: int = 50
 
+    # --- artifacts: every render's MP4 copied to storage the operator controls (docs/artifacts.md) -------------
+    # "" (default): the local directory <data_dir>/artifacts; a path or file:///path: that directory;
+    # s3://bucket/prefix: an S3-compatible bucket (credentials the standard AWS way); "none": no mirroring.
+    artifact_store: str = ""
+    s3_endpoint_url: str | None = None  # for non-AWS S3-compatible stores (MinIO, R2, Ceph...)
+    artifact_presign: bool = False  # GET /v1/jobs/{id}/output answers 302 to a pre-signed URL (S3 stores)
+    artifact_presign_ttl_s: int = 900
+    artifact_retention_days: float | None = None  # None: keep forever; else the sweeper deletes older artifacts
+    artifact_max_attempts: int = 8  # download/store attempts before the artifact is marked failed
+    artifact_retry_base_s: float = 10.0
+    artifact_retry_max_s: float = 900.0
+    artifact_max_bytes: int = 16 * 1024**3  # a bigger body is refused (an upstream render is far smaller)
+
     # --- webhooks and outbound URLs -----------------------------------------------------------
     webhook_timeout_s: float = 15.0
     webhook_schedule_scale: float = 1.0  # multiplies the Standard Webhooks retry schedule (tests: 0.001)
@@ -111,6 +124,21 @@ class Settings(BaseSettings):
     api_key: SecretStr | None = None  # REELMILL_API_KEY: the one name for the key, in the CLI and the banner
     cli_poll_s: float = Field(1.0, gt=0)  # how often `submit --wait` / `batch status --wait` ask the API
 
+    @field_validator("s3_endpoint_url")
+    @classmethod
+    def _blank_is_none(cls, value: str | None) -> str | None:
+        return value.strip() or None if value is not None else None
+
+    @field_validator("artifact_store")
+    @classmethod
+    def _artifact_store(cls, value: str) -> str:
+        raw = value.strip()
+        if raw.startswith("s3://") and not raw[5:].split("/", 1)[0]:
+            raise ValueError("REELMILL_ARTIFACT_STORE: name the bucket, as s3://bucket/prefix")
+        if "://" in raw and not raw.startswith(("s3://", "file:///")):
+            raise ValueError("REELMILL_ARTIFACT_STORE: use a directory, file:///dir, s3://bucket/prefix or none")
+        return raw
+
     # --- derived ------------------------------------------------------------------------------
     @property
     def effective_database_url(self) -> str:
@@ -132,6 +160,16 @@ class Settings(BaseSettings):
     @property
     def effective_uploads_dir(self) -> Path:
         return self.uploads_dir or (self.data_dir / "uploads")
+
+    @property
+    def effective_artifact_store(self) -> str:
+        """The artifact store as a URL: ``none``, ``file:///abs/dir`` or ``s3://bucket/prefix``."""
+        raw = self.artifact_store.strip()
+        if raw.lower() == "none":
+            return "none"
+        if raw.startswith(("s3://", "file://")):
+            return raw
+        return (Path(raw) if raw else self.data_dir / "artifacts").resolve().as_uri()
 
 
 def with_password(url: str, password: str) -> str:

@@ -34,7 +34,7 @@ def api(
 
 
 def worker(
-    queues: str = typer.Option("steps,webhooks", help="Comma-separated queues: steps, streams, webhooks."),
+    queues: str = typer.Option("steps,webhooks", help="Comma-separated queues: steps, streams, webhooks, artifacts."),
     concurrency: int = typer.Option(100, help="Threads in this worker (the work is I/O)."),
     hostname: str | None = typer.Option(None, help="Celery node name (default: <queues>@<host>)."),
     loglevel: str = typer.Option("INFO", help="Log level."),

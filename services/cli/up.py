@@ -177,7 +177,8 @@ def app_specs(opts: UpOptions) -> list[ChildSpec]:
         ChildSpec("api", reelmill("api", "--host", opts.host, "--port", str(opts.port))),
         worker_spec("worker-steps", "steps", opts.concurrency, opts.stop_timeout),
         worker_spec("worker-streams", "streams", opts.stream_concurrency, opts.stop_timeout),
-        worker_spec("worker-webhooks", "webhooks", opts.webhook_concurrency, opts.stop_timeout),
+        # webhook deliveries and artifact copies: neither ever holds a job step's thread
+        worker_spec("worker-webhooks", "webhooks,artifacts", opts.webhook_concurrency, opts.stop_timeout),
         ChildSpec("beat", reelmill("beat")),
         ChildSpec("flower", reelmill("flower", "--host", opts.host, "--port", str(opts.flower_port))),
     ]

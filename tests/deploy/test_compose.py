@@ -18,7 +18,7 @@ from tests.deploy.cli_paths import parse_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
-APP_ROLES = {"api", "worker-steps", "worker-streams", "worker-webhooks", "beat", "flower"}
+APP_ROLES = {"api", "worker-steps", "worker-streams", "worker-webhooks", "worker-artifacts", "beat", "flower"}
 ALL_SERVICES = APP_ROLES | {"redis", "postgres", "migrate", "sim"}
 SECRET_NAME = re.compile(r"PASSWORD|TOKEN|SECRET|API_KEY", re.I)
 
@@ -74,9 +74,10 @@ def test_service_command_exists_in_the_cli(compose: dict[str, Any], name: str) -
 
 
 def test_workers_cover_every_queue_one_each(compose: dict[str, Any]) -> None:
-    """Webhook deliveries run on a worker of their own: a slow receiver never holds a job step's thread."""
+    """Webhook deliveries and artifact copies run on workers of their own: a slow receiver or a slow download
+    never holds a job step's thread."""
     served = {}
-    for name in ("worker-steps", "worker-streams", "worker-webhooks"):
+    for name in ("worker-steps", "worker-streams", "worker-webhooks", "worker-artifacts"):
         _, params = parse_cli(compose["services"][name]["command"])
         served[name] = params["queues"]
     assert served == {"worker-steps": STEPS, "worker-streams": STREAMS, "worker-webhooks": WEBHOOKS}
@@ -93,10 +94,20 @@ def test_app_services_wait_for_the_migration(compose: dict[str, Any]) -> None:
 
 def test_health_checks_and_named_volumes(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    for name in ("api", "worker-steps", "worker-streams", "worker-webhooks", "flower", "redis", "postgres", "sim"):
+    for name in (
+        "api",
+        "worker-steps",
+        "worker-streams",
+        "worker-webhooks",
+        "worker-artifacts",
+        "flower",
+        "redis",
+        "postgres",
+        "sim",
+    ):
         assert services[name]["healthcheck"]["test"], name
     mounted = {v.split(":")[0] for svc in services.values() for v in svc.get("volumes", [])}
-    assert {"pg-data", "redis-data", "uploads"} <= mounted <= set(compose["volumes"])
+    assert {"pg-data", "redis-data", "uploads", "artifacts"} <= mounted <= set(compose["volumes"])
 
 
 def test_workers_outlive_their_longest_step_on_stop(compose: dict[str, Any]) -> None:

@@ -99,6 +99,7 @@ def test_container_commands_exist_in_the_cli(docs: list[dict[str, Any]]) -> None
         "reelmill-worker-steps": "worker",
         "reelmill-worker-streams": "worker",
         "reelmill-worker-webhooks": "worker",
+        "reelmill-worker-artifacts": "worker",
         "reelmill-beat": "beat",
         "reelmill-flower": "flower",
         "reelmill-migrate": "migrate",
@@ -118,7 +119,12 @@ def env_sources(docs: list[dict[str, Any]]) -> set[str]:
 
 def test_scaled_objects_watch_the_lists_their_workers_consume(docs: list[dict[str, Any]]) -> None:
     deployments, scaled = by_kind(docs, "Deployment"), by_kind(docs, "ScaledObject")
-    assert set(scaled) == {"reelmill-worker-steps", "reelmill-worker-streams", "reelmill-worker-webhooks"}
+    assert set(scaled) == {
+        "reelmill-worker-steps",
+        "reelmill-worker-streams",
+        "reelmill-worker-webhooks",
+        "reelmill-worker-artifacts",
+    }
     watched: set[str] = set()
     for name, obj in scaled.items():  # each worker serves one queue and scales on that queue alone
         spec = obj["spec"]
@@ -167,7 +173,11 @@ def test_probes(docs: list[dict[str, Any]]) -> None:
     assert api["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert pods["reelmill-flower"]["livenessProbe"]["httpGet"]["path"] == "/healthcheck"
     workers = (("reelmill-worker-steps", "steps@"), ("reelmill-worker-streams", "streams@"))
-    for name, node in (*workers, ("reelmill-worker-webhooks", "webhooks@")):
+    for name, node in (
+        *workers,
+        ("reelmill-worker-webhooks", "webhooks@"),
+        ("reelmill-worker-artifacts", "artifacts@"),
+    ):
         command = " ".join(pods[name]["livenessProbe"]["exec"]["command"])
         assert "inspect ping" in command and f'"{node}$HOSTNAME"' in command, name
 
@@ -196,7 +206,13 @@ def test_singletons_budgets_and_autoscaling(docs: list[dict[str, Any]]) -> None:
     for pdb in by_kind(docs, "PodDisruptionBudget").values():
         labels = pdb["spec"]["selector"]["matchLabels"]
         selected |= {n for n, d in deployments.items() if d["spec"]["selector"]["matchLabels"] == labels}
-    assert selected == {"reelmill-api", "reelmill-worker-steps", "reelmill-worker-streams", "reelmill-worker-webhooks"}
+    assert selected == {
+        "reelmill-api",
+        "reelmill-worker-steps",
+        "reelmill-worker-streams",
+        "reelmill-worker-webhooks",
+        "reelmill-worker-artifacts",
+    }
 
 
 def test_secret_template_holds_no_value(docs: list[dict[str, Any]]) -> None:

@@ -77,7 +77,7 @@ def test_a_job_end_to_end_through_reelmill_up(stack: Up) -> None:
     assert head.status_code == 200 and len(head.content) > 0
 
     workers = flower_json(stack, password, "/api/workers?refresh=1", lambda b: len(b) >= 3)
-    assert sorted(name.split("@")[0] for name in workers) == ["steps", "streams", "webhooks"]
+    assert sorted(name.split("@")[0] for name in workers) == ["steps", "streams", "webhooks+artifacts"]
     tasks = flower_json(stack, password, "/api/tasks", lambda b: any(job_id in str(t.get("args")) for t in b.values()))
     ran = {t["name"] for t in tasks.values() if job_id in str(t.get("args"))}
     assert {"reelmill.advance", "reelmill.stream"} <= ran
