@@ -24,14 +24,14 @@ def prune(
     ] = None,
 ) -> None:
     """Delete artifacts whose retention ran out (REELMILL_ARTIFACT_RETENTION_DAYS); they then say `expired`."""
-    from services.cli.keys import _db_ready
     from shared.artifacts.sweep import expire_due
+    from shared.db.migrate import upgrade_head
     from shared.timeutil import utcnow
 
     if older_than_days is not None and older_than_days < 0:
         typer.echo("error: --older-than-days must be 0 or more", err=True)
         raise typer.Exit(2)
-    _db_ready()
+    upgrade_head()  # the database this service uses (REELMILL_DATABASE_URL or the data dir's SQLite file)
     now = utcnow()
     cutoff = now - timedelta(days=older_than_days) if older_than_days is not None else None
     deleted = expire_due(now, stored_before=cutoff)

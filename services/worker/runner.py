@@ -165,10 +165,10 @@ def apply(step: Step, outcome: Outcome) -> Step | None:
         if not _write(session, step, seq):
             log.warning("lease lost before the outcome was written (%s); dropped", describe(outcome))
             return None
+        if recorded is not None:  # the turn's output became the job's: copy it to the artifact store
+            plan_mirror(session, job, recorded)  # (before the events: `job.succeeded` shows the pending copy)
         _emit(session, job, ctx.turns, plan)
         _after(session, job, plan)
-        if recorded is not None:  # the turn's output became the job's: copy it to the artifact store
-            plan_mirror(session, job, recorded)
     step.written_job = _fields(job, _JOB_FIELDS)
     step.written_turns = [_fields(t, _TURN_FIELDS) for t in ctx.turns]
     log.info("-> %s (%s)", job.stage.value, plan.note or describe(outcome))

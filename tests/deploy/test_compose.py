@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from shared.settings import Settings
-from shared.taskq.queues import ALL_QUEUES, STEPS, STREAMS, WEBHOOKS
+from shared.taskq.queues import ALL_QUEUES, ARTIFACTS, STEPS, STREAMS, WEBHOOKS
 from tests.deploy.cli_paths import parse_cli
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -80,7 +80,12 @@ def test_workers_cover_every_queue_one_each(compose: dict[str, Any]) -> None:
     for name in ("worker-steps", "worker-streams", "worker-webhooks", "worker-artifacts"):
         _, params = parse_cli(compose["services"][name]["command"])
         served[name] = params["queues"]
-    assert served == {"worker-steps": STEPS, "worker-streams": STREAMS, "worker-webhooks": WEBHOOKS}
+    assert served == {
+        "worker-steps": STEPS,
+        "worker-streams": STREAMS,
+        "worker-webhooks": WEBHOOKS,
+        "worker-artifacts": ARTIFACTS,
+    }
     assert set(served.values()) == set(ALL_QUEUES)
 
 

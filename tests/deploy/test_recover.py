@@ -66,7 +66,11 @@ def add_job(tenant_id: str, owner: str | None, status: JobStatus = JobStatus.pro
 @pytest.fixture()
 def tenant_id(database: str) -> str:
     with session_scope() as session:
-        tenant = Tenant(id=f"ten_{uuid.uuid4().hex[:16]}", name=f"recover-{uuid.uuid4().hex[:8]}", webhook_secret="x")
+        tenant = Tenant(
+            id=f"ten_{uuid.uuid4().hex[:16]}",
+            name=f"recover-{uuid.uuid4().hex[:8]}",
+            webhook_secret="whsec_" + uuid.uuid4().hex + uuid.uuid4().hex,
+        )
         session.add(tenant)
         return tenant.id
 

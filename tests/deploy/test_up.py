@@ -213,7 +213,14 @@ def check_secrets_stay_out_of_argv(stack: Up, secrets: list[str]) -> None:
 def test_up_serves_then_sigint_stops_every_child(running: Up) -> None:
     children = running.descendants()
     commands = " ".join(" ".join(p.cmdline()) for p in children)
-    for role in ("valkey-server", " sim ", " api ", "--queues steps ", "--queues streams ", "--queues webhooks "):
+    for role in (
+        "valkey-server",
+        " sim ",
+        " api ",
+        "--queues steps ",
+        "--queues streams ",
+        "--queues webhooks,artifacts ",
+    ):
         assert role in commands + " ", role
     assert httpx.get(f"{running.api}/healthz").status_code == 200
     assert httpx.get(f"{running.api}/readyz").json()["checks"] == {"database": "ok", "redis": "ok"}
