@@ -224,7 +224,8 @@ def sim_http(url: str) -> httpx.Client:
 def give_credits(api: Any, tenant: Tenant, sim: Any, available: int) -> None:
     """Set the upstream balance of the credential reelmill uses (minted on its first call after a sim reset)."""
     from shared.domain.credit_admission import forget_balance
+    from shared.nemo.upstream import get_client
 
-    assert api.get("/v1/credits", headers=tenant.headers).status_code == 200
+    get_client().get_credits()  # mints the credential when there is none yet
     sim.set_credits(available)
     forget_balance()
