@@ -62,6 +62,7 @@ class Settings(BaseSettings):
     # --- API ----------------------------------------------------------------------------------
     public_url: str = "http://127.0.0.1:8000"  # base for the job's urls.get/urls.cancel
     prefer_wait_max_s: int = 60
+    events_stream_max_s: float = 600.0  # one `GET /v1/jobs/{id}/events` stream; clients resume with Last-Event-ID
     max_metadata_bytes: int = 4096
     max_prompt_chars: int = 10_000
     max_assets: int = 20  # per job, and per follow-up message

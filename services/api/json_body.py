@@ -1,8 +1,9 @@
 """Reading a JSON document a client sent, so that no input can make it fail with anything but a clear 422.
 
-`json.loads` alone lets through what breaks later: a lone surrogate ("\\ud800") that no database can store, a
-number of thousands of digits (ValueError past 4,300, and slow below), `NaN`/`1e999` (not JSON to PostgreSQL), and
-nesting deep enough for a RecursionError here or in the validation after. Each is refused here, naming where.
+`json.loads` alone lets through what breaks later: a lone surrogate ("\\ud800") or a NUL ("\\u0000") that no
+database can store, a number of thousands of digits (ValueError past 4,300, and slow below), `NaN`/`1e999` (not
+JSON to PostgreSQL), and nesting deep enough for a RecursionError here or in the validation after. Each is refused
+here, naming where.
 """
 
 from __future__ import annotations
@@ -66,8 +67,9 @@ def check_document(value: Any) -> tuple[str, str] | None:
     while stack:
         item, where, depth = stack.pop()
         if isinstance(item, str):
-            if not _is_text(item):
-                return where, "contains a lone surrogate (such as \\ud800), which is not valid Unicode text"
+            problem = _text_problem(item)
+            if problem:
+                return where, f"contains {problem}"
             continue
         if not isinstance(item, dict | list):
             continue
@@ -78,17 +80,20 @@ def check_document(value: Any) -> tuple[str, str] | None:
             continue
         for key, v in item.items():
             name = f"{where}.{key}" if where else str(key)
-            if not _is_text(key):
-                return where, "has a key with a lone surrogate (such as \\ud800), which is not valid Unicode text"
+            problem = _text_problem(key)
+            if problem:
+                return where, f"has a key that contains {problem}"
             stack.append((v, name, depth + 1))
     return None
 
 
-def _is_text(text: str) -> bool:
+def _text_problem(text: str) -> str | None:
+    if "\x00" in text:
+        return "a NUL character (\\u0000), which cannot be stored"
     if text.isascii():
-        return True
+        return None
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        return False
-    return True
+        return "a lone surrogate (such as \\ud800), which is not valid Unicode text"
+    return None

@@ -56,6 +56,7 @@ def job_links() -> dict[str, Any]:
         "ListRevisions": _link("revisions_v1_jobs__job_id__revisions_get", job_id=job),
         "Timeline": _link("timeline_v1_jobs__job_id__timeline_get", job_id=job),
         "Deliveries": _link("list_deliveries_v1_jobs__job_id__deliveries_get", job_id=job),
+        "Events": _link("events_v1_jobs__job_id__events_get", job_id=job),
     }
 
 
@@ -67,6 +68,14 @@ def batch_links() -> dict[str, Any]:
         "BatchResults": _link("results_v1_batches__batch_id__results_csv_get", batch_id=batch),
         "CancelBatch": _link("cancel_v1_batches__batch_id__cancel_post", batch_id=batch),
         "ResumeBatch": _link("resume_v1_batches__batch_id__resume_post", batch_id=batch),
+    }
+
+
+def delivery_links() -> dict[str, Any]:
+    return {
+        "Redeliver": _link(
+            "redeliver_one_v1_deliveries__delivery_id__redeliver_post", delivery_id="$response.body#/data/0/id"
+        )
     }
 
 

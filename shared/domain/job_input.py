@@ -20,6 +20,10 @@ OUTPUT_QUALITIES = ("low", "medium", "high")
 EVENT_FILTERS = ("start", "progress", "completed")
 LANGUAGE_RE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 MAX_STEPS = 20
+# What the OpenAPI document says of the fields (the validators below are the rule; these guide clients and
+# generated tests to values that can pass).
+URL_SCHEMA = {"type": "string", "pattern": r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[^\s]*)?$", "maxLength": 2048}
+TEXT_SCHEMA = {"pattern": r"\S", "maxLength": 10_000}
 
 
 def check_asset_url(url: str, profile_name: str | None) -> str:
@@ -59,8 +63,8 @@ class OutputSpec(BaseModel):
 class StepSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    text: str = Field(min_length=1)
-    assets: list[str] = Field(default_factory=list)
+    text: str = Field(min_length=1, json_schema_extra=TEXT_SCHEMA)
+    assets: list[str] = Field(default_factory=list, json_schema_extra={"items": URL_SCHEMA, "maxItems": 20})
 
     @field_validator("text")
     @classmethod
@@ -75,17 +79,25 @@ class StepSpec(BaseModel):
 class JobSpec(BaseModel):
     """The body of `POST /v1/jobs` (and the `job` part of its multipart form)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"prompt": "a paper boat sailing down a rainy street, 15 seconds"}],
+            "anyOf": [{"required": ["prompt"]}, {"required": ["steps"]}],
+        },
+    )
 
-    profile: str = DEFAULT_PROFILE
-    prompt: str | None = None
-    assets: list[AssetUrl] = Field(default_factory=list)
+    profile: str = Field(default=DEFAULT_PROFILE, json_schema_extra={"enum": sorted(PROFILES)})
+    prompt: str | None = Field(default=None, json_schema_extra={"anyOf": [{"type": "string", **TEXT_SCHEMA}]})
+    assets: list[AssetUrl] = Field(default_factory=list, json_schema_extra={"items": URL_SCHEMA, "maxItems": 20})
     output: OutputSpec = Field(default_factory=OutputSpec)
-    language: str = "en"
-    webhook: str | None = None
-    webhook_events_filter: list[str] = Field(default_factory=lambda: ["start", "completed"])
+    language: str = Field(default="en", json_schema_extra={"pattern": LANGUAGE_RE.pattern, "maxLength": 16})
+    webhook: str | None = Field(default=None, json_schema_extra={"anyOf": [URL_SCHEMA]})
+    webhook_events_filter: list[str] = Field(
+        default_factory=lambda: ["start", "completed"], json_schema_extra={"items": {"enum": list(EVENT_FILTERS)}}
+    )
     metadata: dict[str, Any] = Field(default_factory=dict)
-    steps: list[StepSpec] = Field(default_factory=list)
+    steps: list[StepSpec] = Field(default_factory=list, json_schema_extra={"maxItems": MAX_STEPS})
 
     @field_validator("profile")
     @classmethod
@@ -109,8 +121,8 @@ class JobSpec(BaseModel):
     @field_validator("language")
     @classmethod
     def _language(cls, value: str) -> str:
-        if not LANGUAGE_RE.match(value):
-            raise ValueError("must be a language tag such as 'en', 'zh' or 'pt-BR'")
+        if not LANGUAGE_RE.match(value) or len(value) > 16:
+            raise ValueError("must be a language tag such as 'en', 'zh' or 'pt-BR' (at most 16 characters)")
         return value
 
     @field_validator("webhook")

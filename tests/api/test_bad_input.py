@@ -129,6 +129,12 @@ def test_prefer_wait_over_the_limit_is_422(http: httpx.Client, wait: str) -> Non
     assert len(error["message"]) < 200
 
 
+def test_an_idempotency_key_that_is_not_printable_ascii_is_422(served: ServedApi, key: str) -> None:
+    headers = {"Authorization": f"Bearer {key}", "Idempotency-Key": b"k\xe9y", "Content-Type": "application/json"}
+    answer = request(served.url, "POST", "/v1/jobs", headers, body=b'{"prompt": "a fox"}')
+    assert answer.status == 422 and answer.json()["error"]["field"] == "Idempotency-Key"
+
+
 # ---- JSON -------------------------------------------------------------------------------------------------
 
 DEEP = b'{"prompt": "a fox", "metadata": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
@@ -147,6 +153,9 @@ SURROGATE = b'{"prompt": "a fox \\ud800 at dusk"}'
         (SURROGATE, "prompt", "lone surrogate"),
         (b'{"prompt": "a fox", "metadata": {"\\udfff": 1}}', "metadata", "lone surrogate"),
         (b'{"prompt": "a fox", "steps": [{"text": "x\\ud800"}]}', "steps[0].text", "lone surrogate"),
+        (b'{"prompt": "a fox", "metadata": {"k": ["", "\\u0000"]}}', "metadata.k[1]", "NUL character"),
+        (b'{"prompt": "a \\u0000 fox"}', "prompt", "NUL character"),
+        (b'{"prompt": "a fox", "language": "dd-mWdGCB2M-THFOMXPs-RXdvOHlk"}', "language", "at most 16 characters"),
     ],
 )
 def test_json_that_breaks_parsers_or_databases_is_422(http: httpx.Client, body: bytes, field: str, words: str):

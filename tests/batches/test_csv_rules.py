@@ -219,7 +219,7 @@ def test_bad_format_value(tmp_path: Path) -> None:
 def test_bad_quality_and_language_in_one_row(tmp_path: Path) -> None:
     assert errors(tmp_path, "prompt,quality,language\nA fox,ultra,english!\n") == [
         (2, "quality", "'ultra' is not allowed; use 'low', 'medium' or 'high'"),
-        (2, "language", "must be a language tag such as 'en', 'zh' or 'pt-BR'"),
+        (2, "language", "must be a language tag such as 'en', 'zh' or 'pt-BR' (at most 16 characters)"),
     ]
 
 

@@ -39,7 +39,12 @@ BATCH_BODY_DOC: dict[str, Any] = {
                     "type": "object",
                     "required": ["file"],
                     "properties": {
-                        "file": {"type": "string", "format": "binary", "description": "the CSV (UTF-8, BOM allowed)"},
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "the CSV (UTF-8, BOM allowed)",
+                            "example": "prompt,external_id\na paper boat,row-1\na red kite,row-2\n",
+                        },
                         "on_error": {"type": "string", "enum": ["reject", "skip"], "default": "reject"},
                         "max_in_flight": {"type": "integer", "minimum": 1},
                         "webhook": {"type": "string"},

@@ -43,7 +43,7 @@ EVENT_ID = re.compile(r"[0-9]{1,9}")  # ASCII digits only: "²" passes str.isdig
 
 
 class MessageIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"text": "make the title card red"}]})
 
     text: str = Field(min_length=1)
     assets: list[str] = Field(default_factory=list)
@@ -151,9 +151,12 @@ def _frame(event: Event, number: int) -> str:
 
 
 async def _stream(request: Request, job_id: str, sent: int, after: int) -> AsyncIterator[str]:
+    """Until the job's last event was sent, the client goes, or `events_stream_max_s` passed (an EventSource
+    reconnects by itself, with the Last-Event-ID it saw: no event is lost, and no connection is held forever)."""
     last_sent = time.monotonic()
+    ends = last_sent + get_settings().events_stream_max_s
     retry = "retry: 2000\n"  # sent with the first event: a block without data is not an event for every client
-    while not await request.is_disconnected():
+    while not await request.is_disconnected() and time.monotonic() < ends:
         rows, status = await run_in_threadpool(_events_after, job_id, after)
         for event in rows:
             after = event.seq or after

@@ -80,6 +80,8 @@ async def create(
 ) -> dict[str, Any]:
     """Create a generation job. JSON body, or multipart with a `job` JSON field and `files` parts."""
     wait_s = prefer_wait(prefer)
+    if idempotency_key is not None and not (idempotency_key.isascii() and idempotency_key.isprintable()):
+        raise ValidationFailed("Idempotency-Key must be printable ASCII", field="Idempotency-Key")
     files: list[dict[str, Any]] = []
     if request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
         spec, form = await read_multipart_spec(request)

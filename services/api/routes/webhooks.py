@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Response
 from fastapi.concurrency import run_in_threadpool
 
 from services.api.deps import ReadSessionDep, SessionDep, TenantDep
-from services.api.openapi import ERROR_RESPONSES
+from services.api.openapi import ERROR_RESPONSES, delivery_links
 from shared.domain.tenants import rotate_webhook_secret
 from shared.settings import get_settings
 from shared.tables import Tenant
@@ -54,7 +54,7 @@ def rotate_secret(tenant: TenantDep, session: SessionDep, response: Response) ->
 @router.get(
     "/v1/jobs/{job_id}/deliveries",
     summary="A job's webhook deliveries and their attempts, oldest first",
-    responses=ERROR_RESPONSES,
+    responses={**ERROR_RESPONSES, 200: {"description": "A page of deliveries", "links": delivery_links()}},
 )
 def list_deliveries(
     job_id: str,
