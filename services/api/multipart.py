@@ -6,15 +6,12 @@ its headers arrive and on every chunk, and the request is refused at the first b
 parts and the size of each part's headers are capped too, and a body the parser cannot read is a 422.
 
 A file keeps the name its client gave it (it is what the upstream shows in the timeline): each upload is stored as
-`<directory>/<random folder>/<client file name>`. File names come from `filename` or, per RFC 7578 / RFC 6266,
-from the RFC 2231 form `filename*=UTF-8''...`, which wins when both are sent.
+`<directory>/up-<random>/<client file name>` (shared/uploads.py). File names come from `filename` or, per RFC 7578
+and RFC 6266, from the RFC 2231 form `filename*=UTF-8''...`, which wins when both are sent.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import Message
@@ -28,12 +25,12 @@ from starlette.requests import Request
 
 from shared.domain.errors import TooLarge, ValidationFailed
 from shared.settings import get_settings
+from shared.uploads import new_upload_path, remove_upload
 
 # (field name, filename) -> the byte limit for that part; may raise ValidationFailed to refuse the part.
 LimitFor = Callable[[str, str], int]
 MAX_HEADER_BYTES = 16 * 1024  # one part's headers, all together
 MAX_FILENAME_CHARS = 120
-FOLDER_PREFIX = "up-"
 
 
 @dataclass
@@ -181,8 +178,7 @@ class StreamingForm:
             return
         safe = client_filename(filename)
         self._cur.limit = self.limit_for(name, safe)
-        folder = Path(tempfile.mkdtemp(dir=self.directory, prefix=FOLDER_PREFIX))
-        path = folder / safe
+        path = new_upload_path(self.directory, safe)
         self._cur.handle = open(path, "xb")  # noqa: SIM115 (closed in _part_end or on failure)
         ctype = self._cur.headers.get("content-type", "application/octet-stream")
         self._cur.file = FilePart(field=name, filename=safe, path=path, content_type=ctype)
@@ -219,11 +215,3 @@ class StreamingForm:
         if self._cur.handle is not None:
             self._cur.handle.close()
             self._cur.handle = None
-
-
-def remove_upload(path: str | os.PathLike[str]) -> None:
-    """Delete an upload stored by StreamingForm, with the folder made for it."""
-    file = Path(path)
-    file.unlink(missing_ok=True)
-    if file.parent.name.startswith(FOLDER_PREFIX):
-        shutil.rmtree(file.parent, ignore_errors=True)
