@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.api.helpers import cancel_open
 from tests.api.served import ServedApi
 from tests.utils import stack
 
@@ -43,7 +44,8 @@ def job_body(n: int) -> dict:
 
 def test_healthz_answers_in_milliseconds_while_dns_hangs(hanging_api) -> None:
     api, dns_log = hanging_api
-    key = stack.new_tenant("dns").key
+    tenant = stack.new_tenant("dns")
+    key, tenant_names = tenant.key, [tenant.name]
     latencies: list[float] = []
     stop = threading.Event()
 
@@ -51,34 +53,43 @@ def test_healthz_answers_in_milliseconds_while_dns_hangs(hanging_api) -> None:
         with httpx.Client(base_url=api.url, timeout=10) as http:
             while not stop.is_set():
                 started = time.monotonic()
-                assert http.get("/healthz").status_code == 200
-                latencies.append(time.monotonic() - started)
+                try:
+                    ok = http.get("/healthz").status_code == 200
+                except httpx.TimeoutException:
+                    ok = False
+                latencies.append(time.monotonic() - started if ok else float("inf"))
                 time.sleep(0.01)
+
+    def post(http: httpx.Client, n: int) -> int | None:
+        try:
+            return http.post("/v1/jobs", json=job_body(n)).status_code
+        except httpx.TimeoutException:
+            return None
 
     prober = threading.Thread(target=probe, daemon=True)
     prober.start()
     try:
         with api.client(key, timeout=20) as http, ThreadPoolExecutor(10) as pool:
-            answers = list(pool.map(lambda n: http.post("/v1/jobs", json=job_body(n)), range(10)))
+            answers = list(pool.map(lambda n: post(http, n), range(10)))
             batch = "prompt,asset_urls\n" + "".join(
                 f"clip {i},https://cdn.row{i}.example.test/a.jpg\n" for i in range(50)
             )
-            batch_answer = http.post(
-                "/v1/batches",
-                files={"file": ("b.csv", batch.encode(), "text/csv")},
-                data={"webhook": "https://hooks.example.test/batch"},
-            )
+            try:
+                batch_answer = http.post(
+                    "/v1/batches",
+                    files={"file": ("b.csv", batch.encode(), "text/csv")},
+                    data={"webhook": "https://hooks.example.test/batch"},
+                ).status_code
+            except httpx.TimeoutException:
+                batch_answer = None
     finally:
         stop.set()
         prober.join(timeout=15)
-    assert [a.status_code for a in answers] == [201] * 10, [a.text for a in answers if a.status_code != 201]
-    assert batch_answer.status_code == 201, batch_answer.text
-    assert dns_log.read_text() == "", "intake made a DNS lookup"
     assert len(latencies) >= 5
     median, worst = statistics.median(latencies) * 1000, max(latencies) * 1000
     print(f"healthz while intake ran: median {median:.1f} ms, max {worst:.1f} ms over {len(latencies)} probes")
     assert max(latencies) < 1.0  # milliseconds in practice; the bound only says "never stuck behind a lookup"
-    with api.client(key) as http:
-        for answer in answers:
-            http.post(f"/v1/jobs/{answer.json()['id']}/cancel")
-        http.post(f"/v1/batches/{batch_answer.json()['id']}/cancel")
+    assert answers == [201] * 10
+    assert batch_answer == 201
+    assert dns_log.read_text() == "", "intake made a DNS lookup"
+    cancel_open(*tenant_names)
