@@ -15,10 +15,12 @@ from sqlmodel import Session, select
 
 from services.api.deps import ReadSessionDep, TenantDep
 from services.api.job_intake import read_json_spec, read_multipart_spec
+from services.api.multipart import FormData
 from services.api.openapi import ERROR_RESPONSES, job_links
 from shared.db import get_engine, read_session
 from shared.domain import credit_admission
 from shared.domain.errors import ValidationFailed
+from shared.domain.job_input import JobSpec
 from shared.domain.jobs import cancel_job, create_job, get_job, list_jobs
 from shared.domain.views import job_public, load_public, turns_for
 from shared.nemo.upstream import cancel_render_quietly
@@ -82,12 +84,8 @@ async def create(
     wait_s = prefer_wait(prefer)
     if idempotency_key is not None and not (idempotency_key.isascii() and idempotency_key.isprintable()):
         raise ValidationFailed("Idempotency-Key must be printable ASCII", field="Idempotency-Key")
-    files: list[dict[str, Any]] = []
-    if request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
-        spec, form = await read_multipart_spec(request)
-        files = [{"path": str(f.path), "filename": f.filename, "size": f.size} for f in form.files]
-    else:
-        spec, form = await read_json_spec(request), None
+    spec, form = await _read_body(request)
+    files = [{"path": str(f.path), "filename": f.filename, "size": f.size} for f in form.files] if form else []
 
     def write() -> tuple[dict[str, Any], bool, bool]:
         credits = credit_admission.prefetch()  # before the transaction: see credit_admission.prefetch
@@ -114,6 +112,12 @@ async def create(
         response.headers["Preference-Applied"] = f"wait={wait_s}"
     response.headers["Location"] = view["urls"]["get"]
     return view
+
+
+async def _read_body(request: Request) -> tuple[JobSpec, FormData | None]:
+    if request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
+        return await read_multipart_spec(request)
+    return await read_json_spec(request), None
 
 
 def _replays(session: Session, tenant_id: str, key: str | None) -> bool:
