@@ -547,18 +547,37 @@ def _error_text(code: str | None, message: str | None) -> str | None:
 # ---- cancel ----------------------------------------------------------------------------------------------
 
 
-def cancel_batch(session: Session, tenant_id: str, batch_id: str) -> tuple[Batch, list[tuple[str, str]]]:
+def cancel_batch(tenant_id: str, batch_id: str) -> list[tuple[str, str]]:
     """Cancel a batch: its queued jobs at once (in one statement, without a per-job event), the running ones
-    through `cancel_job`. Returns the batch and the (profile, render id) pairs to cancel upstream after commit."""
-    batch = get_batch(session, tenant_id, batch_id, for_update=True)
-    if batch.status in FINAL_BATCH:
-        return batch, []
-    batch.status = BatchStatus.canceled.value
-    session.add(batch)
+    through `cancel_job`. Returns the (profile, render id) pairs to cancel upstream.
+
+    It commits as it goes, in short transactions: the batch and its queued jobs first, then each running job in a
+    transaction of its own, then the completion check. Holding every running job's lock in one transaction
+    deadlocked with a worker that renews the leases of several of them in one transaction, in another order."""
+    with session_scope() as session:
+        batch = get_batch(session, tenant_id, batch_id, for_update=True)
+        if batch.status in FINAL_BATCH:
+            return []
+        batch.status = BatchStatus.canceled.value
+        session.add(batch)
+        _cancel_queued(session, batch.id)
+        running = list(session.exec(select(Job.id).where(Job.batch_id == batch.id, Job.status.in_(OPEN_STATUSES))))
+    renders: list[tuple[str, str]] = []
+    for job_id in sorted(running):
+        with session_scope() as session:
+            job, render_id = cancel_job(session, tenant_id, job_id)
+            if render_id:
+                renders.append((job.profile, render_id))
+    with session_scope() as session:
+        complete_if_done(session, get_batch(session, tenant_id, batch_id, for_update=True))
+    return renders
+
+
+def _cancel_queued(session: Session, batch_id: str) -> None:
     now = utcnow()
     session.connection().execute(
         update(Job.__table__)
-        .where(Job.batch_id == batch.id, Job.status == JobStatus.queued.value, Job.stage == Stage.queued.value)
+        .where(Job.batch_id == batch_id, Job.status == JobStatus.queued.value, Job.stage == Stage.queued.value)
         .values(
             status=JobStatus.canceled.value,
             error_code="canceled",
@@ -568,15 +587,6 @@ def cancel_batch(session: Session, tenant_id: str, batch_id: str) -> tuple[Batch
             updated_at=now,
         )
     )
-    renders: list[tuple[str, str]] = []
-    running = session.exec(select(Job.id).where(Job.batch_id == batch.id, Job.status.in_(OPEN_STATUSES))).all()
-    for job_id in running:
-        job, render_id = cancel_job(session, tenant_id, job_id)
-        if render_id:
-            renders.append((job.profile, render_id))
-    session.flush()
-    complete_if_done(session, batch)
-    return batch, renders
 
 
 # ---- out of credits: pause, then resume ------------------------------------------------------------------

@@ -183,12 +183,12 @@ def _drain(buffer: io.StringIO) -> bytes:
     summary="Cancel a batch: queued jobs at once, running ones as they stop",
     responses=ERROR_RESPONSES,
 )
-def cancel(batch_id: str, tenant: TenantDep, session: SessionDep) -> dict[str, Any]:
-    batch, renders = batches.cancel_batch(session, tenant.id, batch_id)
-    session.commit()
+def cancel(batch_id: str, tenant: TenantDep) -> dict[str, Any]:
+    renders = batches.cancel_batch(tenant.id, batch_id)  # commits as it goes (see there)
     for profile, render_id in renders:
         cancel_render_quietly(profile, render_id)
-    return batches.batch_public(session, batch)
+    with read_session() as session:
+        return batches.batch_public(session, batches.get_batch(session, tenant.id, batch_id))
 
 
 @router.post("/{batch_id}/resume", summary="Resume a batch paused for credits", responses=ERROR_RESPONSES)
