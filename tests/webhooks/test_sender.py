@@ -105,12 +105,13 @@ class Tarpit:
         self.thread.start()
 
     def _serve(self) -> None:
-        while not self.stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except TimeoutError:
-                continue
-            threading.Thread(target=self._trickle, args=(conn,), daemon=True).start()
+        with self.sock:
+            while not self.stop.is_set():
+                try:
+                    conn, _ = self.sock.accept()
+                except TimeoutError:
+                    continue
+                threading.Thread(target=self._trickle, args=(conn,), daemon=True).start()
 
     def _trickle(self, conn: socket.socket) -> None:
         head = b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n" if self.status_first else b""
@@ -126,8 +127,8 @@ class Tarpit:
                 return  # the sender hung up: what the test wants
 
     def close(self) -> None:
-        self.stop.set()
-        self.sock.close()
+        self.stop.set()  # the accept loop sees it within its 0.2 s timeout and closes the socket itself
+        self.thread.join(timeout=5)
 
 
 @pytest.fixture()
