@@ -21,3 +21,16 @@ def new_id(prefix: str) -> str:
     ms = time.time_ns() // 1_000_000
     rand = int.from_bytes(os.urandom(10), "big")
     return f"{prefix}_{_b32(ms, 10)}{_b32(rand, 16)}".lower()
+
+
+def is_id(value: str, prefix: str) -> bool:
+    """Whether ``value`` has the shape of a ``prefix`` id: what a client sends is checked before any query uses it
+    (a NUL or a megabyte of text is "not found", never a database error)."""
+    body = value[len(prefix) + 1 :]
+    return (
+        len(value) == len(prefix) + 27
+        and value.startswith(prefix + "_")
+        and body.isascii()
+        and body.isalnum()
+        and body == body.lower()
+    )

@@ -7,12 +7,15 @@ Laptop defaults: with no ``REELMILL_DATABASE_URL`` a SQLite file in the data dir
 
 from __future__ import annotations
 
+import ipaddress
+import json
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PRODUCTION_NEMO_BASE_URL = "https://mega-api-prod.nemovideo.ai"
 
@@ -23,6 +26,7 @@ class Settings(BaseSettings):
     # --- where things live -------------------------------------------------------------------
     data_dir: Path = Path(".reelmill")
     database_url: str | None = None
+    db_pool_size: int = Field(default=10, ge=1)  # connections per process (plus twice as many overflow)
     redis_url: str | None = None
     # The broker's password, kept out of the URL (so a logged URL never carries it); any character works.
     redis_password: SecretStr | None = None
@@ -76,12 +80,21 @@ class Settings(BaseSettings):
     # --- API ----------------------------------------------------------------------------------
     public_url: str = "http://127.0.0.1:8000"  # base for the job's urls.get/urls.cancel
     prefer_wait_max_s: int = 60
+    events_stream_max_s: float = 600.0  # one `GET /v1/jobs/{id}/events` stream; clients resume with Last-Event-ID
     max_metadata_bytes: int = 4096
     max_prompt_chars: int = 10_000
-    max_assets: int = 20
+    max_assets: int = 20  # per job, and per follow-up message
+    max_turns_per_job: int = Field(default=100, ge=1)  # a job's steps plus its follow-up messages
     batch_max_rows: int = 100_000
-    batch_max_bytes: int = 50 * 1024 * 1024
     batch_max_in_flight: int = 50
+    # request bodies, by route class; each is enforced while the body streams in (413 names the limit)
+    max_json_bytes: int = Field(default=1024 * 1024, ge=1024)  # every JSON body
+    max_multipart_bytes: int = Field(default=2 * 1024**3, ge=1024)  # a job with its files (each also has its profile's)
+    batch_max_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)  # a batch's CSV file
+    max_form_parts: int = Field(default=50, ge=2)  # parts in one multipart body
+    redeliver_per_minute: int = Field(default=30, ge=1)  # `POST /v1/deliveries/{id}/redeliver`, per tenant
+    credits_show_balance: bool = False  # `GET /v1/credits` and 402s show the upstream balance (shared by all tenants)
+    metrics_refresh_s: float = 15.0  # /metrics reads the database gauges at most this often (shared by replicas)
 
     # --- artifacts: every render's MP4 copied to storage the operator controls (docs/artifacts.md) -------------
     # "" (default): the local directory <data_dir>/artifacts; a path or file:///path: that directory;
@@ -97,14 +110,14 @@ class Settings(BaseSettings):
     artifact_max_bytes: int = 16 * 1024**3  # a bigger body is refused (an upstream render is far smaller)
 
     # --- webhooks and outbound URLs -----------------------------------------------------------
-    webhook_timeout_s: float = 15.0
+    webhook_timeout_s: float = 15.0  # one attempt, whole: DNS, connect, TLS, request, answer
     webhook_schedule_scale: float = 1.0  # multiplies the Standard Webhooks retry schedule (tests: 0.001)
     webhook_rotation_window_s: float = 24 * 3600.0
     outbound_allow_http: bool = False  # production sends https only
-    outbound_allow_private: bool = False  # tests allow loopback/private targets
-    # Exact `host:port` targets allowed although private or plain http (`reelmill up --sim`: the simulator and the
-    # receiver the user names); JSON list in the environment: '["127.0.0.1:8300"]'.
-    outbound_allow_addresses: list[str] = Field(default_factory=list)
+    outbound_allow_private: bool = False  # lifts the address rule for every private/loopback target (tests)
+    # exact `host:port` pairs outbound URLs may reach even though private, loopback or plain http (`reelmill up
+    # --sim`: the simulator and a local receiver). Comma-separated or a JSON list in the environment.
+    outbound_allow_addresses: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     # --- webhooks: test safety (added by the webhooks work) -----------------------------------
     # Tests set this: webhook deliveries go only to `localhost` or a loopback IP literal, anything else is refused
@@ -138,6 +151,16 @@ class Settings(BaseSettings):
         if "://" in raw and not raw.startswith(("s3://", "file:///")):
             raise ValueError("REELMILL_ARTIFACT_STORE: use a directory, file:///dir, s3://bucket/prefix or none")
         return raw
+
+    @field_validator("outbound_allow_addresses", mode="before")
+    @classmethod
+    def _addresses(cls, value: object) -> object:
+        if isinstance(value, str):  # comma-separated, or a JSON list
+            text = value.strip()
+            value = json.loads(text) if text.startswith("[") else text.split(",")
+        if isinstance(value, list | tuple):
+            return [canonical_address(str(v)) for v in value if str(v).strip()]
+        return value
 
     # --- derived ------------------------------------------------------------------------------
     @property
@@ -177,6 +200,19 @@ def with_password(url: str, password: str) -> str:
     parts = urlsplit(url)
     host = parts.netloc.rpartition("@")[2]
     return urlunsplit(parts._replace(netloc=f":{quote(password, safe='')}@{host}"))
+
+
+def canonical_address(text: str) -> str:
+    """``host:port`` as the outbound guard compares it: host lower-case, IPv6 in brackets, port a number."""
+    text = text.strip().lower()
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isascii() or not port.isdigit() or not host or not 0 < int(port) < 65536:
+        raise ValueError(f"{text!r} is not host:port (IPv6 as [addr]:port)")
+    if host.startswith("[") and host.endswith("]"):
+        host = f"[{ipaddress.IPv6Address(host[1:-1])}]"
+    elif ":" in host or "[" in host or "]" in host:
+        raise ValueError(f"{text!r} is not host:port (IPv6 as [addr]:port)")
+    return f"{host}:{int(port)}"
 
 
 @lru_cache(maxsize=1)

@@ -1,10 +1,23 @@
 """The outbound-URL guard: reelmill never sends a request (webhook, asset URL) into the network it runs in.
 
-A URL passes when its scheme is https (http only if `outbound_allow_http`), it has a host, and every address the
-host resolves to is a public unicast address. Refused: loopback, private (RFC 1918, ULA), link-local (which holds
-169.254.169.254, the cloud metadata service), multicast, unspecified, shared/reserved ranges, and IPv4-mapped IPv6
-forms of all of these. `outbound_allow_private` (tests, `reelmill up`) lifts the address rule, never the syntax rule.
-The check runs when a job is created and again right before each delivery, since DNS answers can change.
+Two checks, one for each moment:
+- `check_static(url)` (intake: job and batch webhooks, asset URLs) never touches the network. The scheme is https
+  (http only with `outbound_allow_http`), there is a host, no credentials, no whitespace; a host that is an IP
+  literal (including the decimal, hex and short IPv4 forms such as `2130706433` or `127.1`) or a `localhost` name
+  must be a public unicast address. A host name is not resolved: an asset is fetched by NemoVideo, not by reelmill,
+  and a webhook's name is resolved when it is sent.
+- `checked_addresses(url)` (each webhook attempt) adds the DNS answer: every address the host resolves to must be
+  public, the lookup runs off the caller's thread with a deadline, and the sender connects to exactly the addresses
+  returned (no second DNS answer in between).
+
+Refused addresses: loopback, private (RFC 1918, ULA), site-local (fec0::/10), link-local (which holds
+169.254.169.254, the cloud metadata service), multicast, unspecified, shared/reserved ranges, and the IPv6 forms
+that carry an IPv4 address (mapped, 6to4, NAT64, IPv4-compatible) of any of these.
+
+Exceptions, narrowest first: `outbound_allow_addresses` lists exact `host:port` pairs (as URLs write them, or as
+a name resolves) that may be reached even though private, loopback or plain http (`reelmill up --sim`: the
+simulator and a local receiver); `outbound_allow_private` lifts the address rule for every target (tests). Neither
+lifts the syntax rules.
 """
 
 from __future__ import annotations
@@ -12,16 +25,21 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
+import threading
 from collections.abc import Callable
-from contextvars import ContextVar
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
 from functools import lru_cache
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from shared.settings import Settings, get_settings
 
 Resolver = Callable[[str, int], list[str]]
 _WHITESPACE = re.compile(r"\s")  # the same characters as str.isspace, ten times faster than testing each one
+_NUMERIC_V4 = re.compile(r"[0-9a-fA-FxX.]+")
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+DNS_THREADS = 8
 
 
 class ForbiddenUrl(ValueError):
@@ -36,11 +54,6 @@ class ForbiddenUrl(ValueError):
 def system_resolver(host: str, port: int) -> list[str]:
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return sorted({str(info[4][0]) for info in infos})
-
-
-# A resolver for the checks made in the current context, when no explicit one is passed: a batch upload checks
-# every row's asset URLs and sets a per-upload cache here, so 100,000 rows cost one DNS lookup per host.
-scoped_resolver: ContextVar[Resolver | None] = ContextVar("urlguard_scoped_resolver", default=None)
 
 
 # IPv6 forms that carry an IPv4 address a gateway or the host's stack may deliver to: NAT64 (RFC 6052, 8215)
@@ -71,6 +84,7 @@ def address_problem(addr: IPAddress) -> str | None:
         (addr.is_unspecified, "unspecified"),
         (addr.is_loopback, "loopback"),
         (addr.is_link_local, "link-local"),
+        (isinstance(addr, ipaddress.IPv6Address) and addr.is_site_local, "site-local"),
         (addr.is_multicast, "multicast"),
         (addr.is_private, "private"),
         (addr.is_reserved, "reserved"),
@@ -82,35 +96,76 @@ def address_problem(addr: IPAddress) -> str | None:
     return None
 
 
-def check_url(url: str, *, settings: Settings | None = None, resolver: Resolver | None = None) -> str:
-    """Return ``url`` if reelmill may send to it; raise ForbiddenUrl otherwise."""
-    checked_addresses(url, settings=settings, resolver=resolver)
+@dataclass(frozen=True)
+class Target:
+    """A URL that passed the static check: its host as written (lower case) and port."""
+
+    url: str
+    host: str
+    port: int
+    literal: str | None  # the host's address when it is an IP literal
+    allowed: bool  # `host:port` is in `outbound_allow_addresses`
+
+
+def check_static(url: str, *, settings: Settings | None = None) -> str:
+    """Return ``url`` if it passes every check that needs no network (see the module docstring)."""
+    static_target(url, settings or get_settings())
     return url
 
 
-def checked_addresses(url: str, *, settings: Settings | None = None, resolver: Resolver | None = None) -> list[str]:
-    """Check ``url`` like `check_url` and return the public addresses its host resolved to, so a sender can
-    connect to exactly those (no second DNS answer in between). Empty when `outbound_allow_private` is set."""
-    settings = settings or get_settings()
+def static_target(url: str, settings: Settings) -> Target:
     parts = _parse(url)
-    allowed = ("https", "http") if settings.outbound_allow_http else ("https",)
-    if parts.scheme not in allowed:
-        raise ForbiddenUrl(url, f"scheme must be {' or '.join(allowed)}, not {parts.scheme or 'missing'!r}")
-    host = parts.hostname or ""
+    host = (parts.hostname or "").rstrip(".")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    literal = _literal_address(host)
+    allowed = _pair(literal or host, port) in settings.outbound_allow_addresses
+    schemes = ("https", "http") if settings.outbound_allow_http or allowed else ("https",)
+    if parts.scheme not in schemes:
+        raise ForbiddenUrl(url, f"scheme must be {' or '.join(schemes)}, not {parts.scheme or 'missing'!r}")
     if parts.username or parts.password:
         raise ForbiddenUrl(url, "credentials in the URL are not allowed")
-    if settings.outbound_allow_private:
-        return []
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    found = _addresses(host, port, resolver or scoped_resolver.get() or system_resolver, url)
+    if not (allowed or settings.outbound_allow_private):
+        if literal is not None and (problem := _problem_of(literal)):
+            raise ForbiddenUrl(url, f"host {host!r} is a {problem} address, which is not allowed")
+        if host == "localhost" or host.endswith(".localhost"):
+            raise ForbiddenUrl(url, f"host {host!r} is a loopback name, which is not allowed")
+    return Target(url, host, port, literal, allowed)
+
+
+def check_url(
+    url: str, *, settings: Settings | None = None, resolver: Resolver | None = None, timeout: float = 10.0
+) -> str:
+    """Return ``url`` if reelmill may send to it now, its host resolved; raise ForbiddenUrl otherwise."""
+    checked_addresses(url, settings=settings, resolver=resolver, timeout=timeout)
+    return url
+
+
+def checked_addresses(
+    url: str, *, settings: Settings | None = None, resolver: Resolver | None = None, timeout: float = 10.0
+) -> list[str]:
+    """Check ``url`` like `check_static`, resolve its host (within ``timeout`` seconds) and check every address;
+    return the addresses, so a sender can connect to exactly those."""
+    settings = settings or get_settings()
+    target = static_target(url, settings)
+    found = [target.literal] if target.literal else _resolve(target, resolver, timeout)
+    if target.allowed or settings.outbound_allow_private:
+        return found
     for text in found:
+        if _pair(text, target.port) in settings.outbound_allow_addresses:
+            continue
         problem = _problem_of(text)
         if problem:
-            raise ForbiddenUrl(url, f"host {host!r} resolves to a {problem} address ({text}), which is not allowed")
+            raise ForbiddenUrl(
+                url, f"host {target.host!r} resolves to a {problem} address ({text}), which is not allowed"
+            )
     return found
 
 
-def _parse(url: str):
+def _pair(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _parse(url: str) -> SplitResult:
     if not isinstance(url, str) or not url.strip():
         raise ForbiddenUrl(str(url), "URL is empty")
     if len(url) > 2048 or _WHITESPACE.search(url):
@@ -122,6 +177,8 @@ def _parse(url: str):
         raise ForbiddenUrl(url, f"URL is not valid: {exc}") from None
     if not parts.hostname:
         raise ForbiddenUrl(url, "URL has no host")
+    if any(ord(c) < 33 or ord(c) == 127 for c in url) or not url.isprintable():
+        raise ForbiddenUrl(url, "URL contains a control character")
     return parts
 
 
@@ -134,21 +191,42 @@ def _problem_of(text: str) -> str | None:
 
 @lru_cache(maxsize=4096)
 def _literal_address(host: str) -> str | None:
-    """``host`` normalised when it is an IP literal, else None."""
+    """``host`` normalised when it is an IP literal, else None. The decimal, hex, octal and short IPv4 forms that
+    resolvers accept (`2130706433`, `0x7f.1`, `127.1`) count as literals: `inet_aton` reads them, without DNS."""
     try:
-        return str(ipaddress.ip_address(host))
+        return str(ipaddress.ip_address(host.split("%", 1)[0]))
     except ValueError:
-        return None
+        pass
+    if _NUMERIC_V4.fullmatch(host) and any(c.isdigit() for c in host):
+        try:
+            return str(ipaddress.IPv4Address(socket.inet_aton(host)))
+        except OSError:
+            return None
+    return None
 
 
-def _addresses(host: str, port: int, resolver: Resolver, url: str) -> list[str]:
-    literal = _literal_address(host)
-    if literal is not None:
-        return [literal]
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _dns_pool() -> ThreadPoolExecutor:
+    """A few threads for lookups: a lookup that hangs holds one of them, never the caller."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=DNS_THREADS, thread_name_prefix="urlguard-dns")
+        return _pool
+
+
+def _resolve(target: Target, resolver: Resolver | None, timeout: float) -> list[str]:
+    future = _dns_pool().submit(resolver or system_resolver, target.host, target.port)
     try:
-        found = resolver(host, port)
+        found = future.result(timeout=max(timeout, 0.001))
+    except FutureTimeout:
+        future.cancel()
+        raise ForbiddenUrl(target.url, f"looking up host {target.host!r} took longer than {timeout:.1f} s") from None
     except (OSError, UnicodeError) as exc:
-        raise ForbiddenUrl(url, f"host {host!r} does not resolve ({exc.__class__.__name__})") from None
+        raise ForbiddenUrl(target.url, f"host {target.host!r} does not resolve ({exc.__class__.__name__})") from None
     if not found:
-        raise ForbiddenUrl(url, f"host {host!r} does not resolve")
+        raise ForbiddenUrl(target.url, f"host {target.host!r} does not resolve")
     return found

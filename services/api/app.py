@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from services.api import errors, metrics
+from services.api import errors, metrics, openapi
+from services.api.perimeter import Perimeter
 from services.api.routes import batches, credits, health, job_live, jobs, outputs, webhooks
+from shared.domain.job_input import JobSpec
 from shared.taskq.celery import install_celery_dispatcher
 
 
@@ -16,7 +18,9 @@ def create_app() -> FastAPI:
         description="Turn prompts, scripts, clips and images into 1080p MP4 videos through NemoVideo, at scale.",
     )
     errors.install(app)
+    app.add_middleware(Perimeter)  # authentication and body limits before any route reads a byte of the body
     for module in (health, metrics, jobs, job_live, outputs, credits, webhooks, batches):
         app.include_router(module.router)
+    openapi.install(app, [JobSpec, job_live.MessageIn])
     install_celery_dispatcher()
     return app

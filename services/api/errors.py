@@ -7,10 +7,11 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
-from shared.domain.errors import DomainError, Unauthorized
+from shared.domain.errors import DomainError, RateLimited, TooLarge, Unauthorized
 
 log = logging.getLogger(__name__)
 
@@ -49,13 +50,29 @@ def validation_details(errors: list[dict[str, Any]]) -> list[dict[str, str]]:
     return details
 
 
+def error_headers(exc: DomainError) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    if isinstance(exc, Unauthorized):
+        headers["WWW-Authenticate"] = "Bearer"
+    if isinstance(exc, RateLimited):
+        headers["Retry-After"] = str(exc.retry_after)
+    if isinstance(exc, TooLarge):
+        headers["Connection"] = "close"  # the rest of the body is not read
+    return headers
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(_: Request, exc: DomainError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
         return JSONResponse(
-            error_body(exc.code, exc.message, exc.field, exc.details), status_code=exc.status_code, headers=headers
+            error_body(exc.code, exc.message, exc.field, exc.details),
+            status_code=exc.status_code,
+            headers=error_headers(exc),
         )
+
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(_: Request, exc: ClientDisconnect) -> Response:
+        return Response(status_code=400)  # nobody is there to read it; not an error of ours
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

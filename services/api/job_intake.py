@@ -1,38 +1,50 @@
-"""Reading a `POST /v1/jobs` body: JSON, or multipart with a `job` JSON field and `files` parts streamed to disk."""
+"""Reading a `POST /v1/jobs` body: JSON, or multipart with a `job` JSON field and `files` parts streamed to disk.
+
+The body's size is capped by the perimeter while it streams (services/api/perimeter.py); the JSON itself goes
+through `parse_json`, which refuses what only fails later (depth, huge numbers, lone surrogates).
+"""
 
 from __future__ import annotations
 
-import json
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import Request
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from services.api.errors import validation_details
+from services.api.json_body import parse_json
 from services.api.multipart import FormData, StreamingForm
 from shared.domain.errors import TooLarge, ValidationFailed
 from shared.domain.job_input import JobSpec
-from shared.nemo.profiles import PROFILES, get_profile
+from shared.nemo.profiles import PROFILES, SkillProfile, get_profile
 from shared.settings import get_settings
 
+M = TypeVar("M", bound=BaseModel)
 
-def parse_spec(payload: Any) -> JobSpec:
+
+def parse_model(model: type[M], payload: Any) -> M:
+    """``payload`` as ``model``, or a 422 naming the first bad field (and listing every one)."""
     if not isinstance(payload, dict):
         raise ValidationFailed("the body must be a JSON object", field="body")
     try:
-        return JobSpec.model_validate(payload)
+        return model.model_validate(payload)
     except ValidationError as exc:
         details = validation_details(list(exc.errors()))
         first = details[0]
         raise ValidationFailed(f"{first['field']}: {first['message']}", field=first["field"], details=details) from None
 
 
+def parse_spec(payload: Any) -> JobSpec:
+    return parse_model(JobSpec, payload)
+
+
+async def read_json(request: Request) -> Any:
+    """The request's JSON body (empty reads as null)."""
+    return parse_json(await request.body() or b"null")
+
+
 async def read_json_spec(request: Request) -> JobSpec:
-    try:
-        payload = json.loads(await request.body() or b"null")
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValidationFailed(f"the body is not valid JSON: {exc}", field="body") from None
-    return parse_spec(payload)
+    return parse_spec(await read_json(request))
 
 
 class _JobFormLimits:
@@ -59,13 +71,14 @@ class _JobFormLimits:
             )
         return profile.max_upload_bytes
 
-    def _profile(self):
+    def _profile(self) -> SkillProfile | None:
         raw = self.form.form.fields.get("job")
         if raw is None:
             return None
         try:
-            return get_profile(json.loads(raw).get("profile"))
-        except (ValueError, AttributeError):
+            payload = parse_json(raw, field="job")
+            return get_profile(payload.get("profile")) if isinstance(payload, dict) else None
+        except (ValidationFailed, ValueError):
             return None  # the `job` field itself is validated after the body is read
 
 
@@ -77,10 +90,7 @@ async def read_multipart_spec(request: Request) -> tuple[JobSpec, FormData]:
     try:
         if "job" not in data.fields:
             raise ValidationFailed("multipart body needs a 'job' field holding the job's JSON", field="job")
-        try:
-            spec = parse_spec(json.loads(data.fields["job"]))
-        except json.JSONDecodeError as exc:
-            raise ValidationFailed(f"the 'job' field is not valid JSON: {exc}", field="job") from None
+        spec = parse_spec(parse_json(data.fields["job"], field="job"))
         profile = get_profile(spec.profile)
         for part in data.files:
             if not profile.accepts(part.filename):

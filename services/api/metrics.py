@@ -3,10 +3,15 @@
 Gauges come from the truth (the database) and the queues (Redis list lengths); counters and step durations come
 from what every worker recorded in Redis (shared/metrics.py), so one scrape of any API replica sees the whole
 service.
+
+The database gauges are three GROUP BYs over whole tables: they are computed at most once per
+`metrics_refresh_s` for the whole deployment (the figures are kept in Redis, and a lock lets one replica compute
+them while the others serve the last figures), so scraping often, or by many scrapers, adds no database load.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 
@@ -16,16 +21,55 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import select
 
 from shared import metrics
-from shared.db import get_engine
+from shared.db import read_session
 from shared.redis_conn import get_redis
+from shared.settings import get_settings
 from shared.tables import ACTIVE_JOB_STATUSES, Batch, Delivery, Job, JobStatus
 from shared.taskq.queues import ALL_QUEUES
 
 router = APIRouter(tags=["health"])
 log = logging.getLogger(__name__)
+FRESH_KEY = f"{metrics.PREFIX}:db_gauges"  # expires after metrics_refresh_s
+LAST_KEY = f"{metrics.PREFIX}:db_gauges:last"  # kept: served while another replica computes
+LOCK_KEY = f"{metrics.PREFIX}:db_gauges:lock"
+LOCK_S = 60
+
+Counts = dict[str, dict[str, int]]
+
+
+def query_counts() -> Counts:
+    """The database's figures: jobs, batches and deliveries by status (the expensive part of a scrape)."""
+    with read_session() as session:
+        return {
+            "jobs": dict(session.exec(select(Job.status, func.count()).group_by(Job.status)).all()),
+            "batches": dict(session.exec(select(Batch.status, func.count()).group_by(Batch.status)).all()),
+            "deliveries": dict(session.exec(select(Delivery.status, func.count()).group_by(Delivery.status)).all()),
+        }
+
+
+def database_counts() -> Counts:
+    """`query_counts`, at most once per `metrics_refresh_s` across every replica."""
+    redis = get_redis()
+    fresh = redis.get(FRESH_KEY)
+    if fresh is not None:
+        return json.loads(fresh)
+    locked = bool(redis.set(LOCK_KEY, "1", nx=True, ex=LOCK_S))
+    if not locked and (last := redis.get(LAST_KEY)) is not None:
+        return json.loads(last)
+    try:
+        counts = query_counts()
+        text = json.dumps(counts)
+        pipe = redis.pipeline(transaction=False)
+        pipe.set(FRESH_KEY, text, px=max(1, int(get_settings().metrics_refresh_s * 1000)))
+        pipe.set(LAST_KEY, text)
+        pipe.execute()
+        return counts
+    finally:
+        if locked:
+            redis.delete(LOCK_KEY)
 
 
 class ServiceCollector:
@@ -35,10 +79,8 @@ class ServiceCollector:
         yield from self._recorded()
 
     def _database(self) -> Iterator[Metric]:
-        with Session(get_engine()) as session:
-            jobs = dict(session.exec(select(Job.status, func.count()).group_by(Job.status)).all())
-            batches = dict(session.exec(select(Batch.status, func.count()).group_by(Batch.status)).all())
-            deliveries = dict(session.exec(select(Delivery.status, func.count()).group_by(Delivery.status)).all())
+        counts = database_counts()
+        jobs, batches, deliveries = counts["jobs"], counts["batches"], counts["deliveries"]
         by_status = GaugeMetricFamily("reelmill_jobs", "Jobs by status", labels=["status"])
         for status in JobStatus:
             by_status.add_metric([status.value], jobs.get(status.value, 0))

@@ -1,5 +1,5 @@
-"""Database access: the engine (one per process), sessions, and schema creation."""
+"""Database access: the engine (one per process), sessions for writing and for reading, and schema creation."""
 
-from shared.db.engine import get_engine, reset_engine, session_scope
+from shared.db.engine import get_engine, read_session, reader_engine, reset_engine, session_scope
 
-__all__ = ["get_engine", "reset_engine", "session_scope"]
+__all__ = ["get_engine", "read_session", "reader_engine", "reset_engine", "session_scope"]

@@ -4,7 +4,7 @@ The input is read once, line by line, from the file on disk: each physical line 
 puts a newline byte inside a character), the `csv` module joins quoted newlines into one record, and the record
 remembers the line it started on. Every row is checked with `JobSpec`, the rules of a JSON job, so a row means
 exactly what the same JSON job would. Rows come out one at a time (`checked_rows`), so no caller needs to hold
-them all; DNS answers are cached per upload, so 100,000 rows with asset URLs cost one lookup per host.
+them all. Asset URLs are checked without the network (NemoVideo fetches them), so a row costs no DNS lookup.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from pydantic import ValidationError
 from shared.domain.errors import TooLarge
 from shared.domain.job_input import JobSpec
 from shared.settings import Settings, get_settings
-from shared.urlguard import Resolver, scoped_resolver, system_resolver
 
 COLUMNS = ("prompt", "profile", "asset_urls", "format", "quality", "language", "external_id")
 META_PREFIX = "meta_"
@@ -70,6 +69,7 @@ class Scan:
     errors: list[RowError] = field(default_factory=list)
     needs: Counter[str] = field(default_factory=Counter)  # good rows (one SSE turn each) per profile
     fatal: bool = False  # a file-level problem (header, encoding of the header, CSV syntax): no row can run
+    fatal_error: RowError | None = None  # that problem (the errors before it are rows checked until then)
 
     def add(self, error: RowError) -> None:
         self.error_count += 1
@@ -143,7 +143,15 @@ def read_records(handle: IO[bytes]) -> Iterator[Record]:
 
 def _csv_message(message: str, line: int) -> str:
     if "unexpected end of data" in message:
-        return f"a quoted field that starts on line {line} or later is never closed"
+        return (
+            f"a quoted field that starts on line {line} or later is never closed: the file ends inside it "
+            '(close it with another ", or write a quote inside a field as "")'
+        )
+    if "expected after" in message:
+        return (
+            'a quoted field has text after its closing quote (a field that starts with " must end with "; '
+            'write a quote inside a field as "")'
+        )
     return f"the CSV is malformed: {message}"
 
 
@@ -212,9 +220,8 @@ class CheckedRow:
 def check_row(header: Header, record: Record) -> CheckedRow:
     """Validate one data record as a job."""
     row = CheckedRow(line=record.line)
-    if record.problem:
+    if record.problem:  # reported, and the row is still checked: every problem of a row is listed at once
         row.errors.append((None, record.problem))
-        return row
     cells = record.cells
     if len(cells) != len(header.names):
         row.errors.append((None, f"the row has {len(cells)} cells; the header has {len(header.names)} columns"))
@@ -222,9 +229,11 @@ def check_row(header: Header, record: Record) -> CheckedRow:
     payload = _payload(header, cells)
     row.external_id = _external_id(header, cells, row)
     try:
-        row.spec = JobSpec.model_validate(payload)
+        spec = JobSpec.model_validate(payload)
     except ValidationError as exc:
         row.errors.extend(_spec_errors(exc, payload, header.meta_columns))
+    else:
+        row.spec = None if row.errors else spec
     return row
 
 
@@ -267,6 +276,8 @@ def _spec_errors(exc: ValidationError, payload: dict[str, Any], meta_columns: li
             found.append(_model_error(message, payload))
         elif loc[0] == "output" and len(loc) > 1:
             found.append((OUTPUT_COLUMNS.get(str(loc[1]), "format"), message))
+        elif loc[0] == "assets" and len(loc) > 1 and isinstance(loc[1], int):
+            found.append(("asset_urls", f"URL {loc[1] + 1} ({payload['assets'][loc[1]]}): {message}"))
         elif loc[0] == "metadata":
             found.append((meta_columns[0] if len(meta_columns) == 1 else "meta_*", f"metadata {message}"))
         else:
@@ -305,15 +316,13 @@ def checked_rows(path: Path, scan: Scan, settings: Settings | None = None) -> It
     Nothing is kept from one row to the next but the set of external ids seen."""
     settings = settings or get_settings()
     check_size(path, settings)
-    token = scoped_resolver.set(CachingResolver(system_resolver))
     try:
         with path.open("rb") as handle:
             yield from _check_records(read_records(handle), scan, settings.batch_max_rows)
     except FileProblem as problem:
         scan.fatal = True
+        scan.fatal_error = problem.error
         scan.add(problem.error)
-    finally:
-        scoped_resolver.reset(token)
 
 
 def scan_file(path: Path, settings: Settings | None = None) -> Scan:
@@ -322,29 +331,6 @@ def scan_file(path: Path, settings: Settings | None = None) -> Scan:
     for _ in checked_rows(path, scan, settings):
         pass
     return scan
-
-
-class CachingResolver:
-    """DNS answers for one upload, per (host, port), failures included: rows repeat a few hosts."""
-
-    def __init__(self, resolve: Resolver, max_hosts: int = 10_000) -> None:
-        self.resolve = resolve
-        self.max_hosts = max_hosts
-        self.answers: dict[tuple[str, int], list[str] | OSError] = {}
-
-    def __call__(self, host: str, port: int) -> list[str]:
-        key = (host, port)
-        answer = self.answers.get(key)
-        if answer is None:
-            try:
-                answer = self.resolve(host, port)
-            except OSError as exc:
-                answer = exc
-            if len(self.answers) < self.max_hosts:
-                self.answers[key] = answer
-        if isinstance(answer, OSError):
-            raise type(answer)(*answer.args)  # a fresh one: re-raising one object grows its traceback
-        return list(answer)
 
 
 def _check_records(records: Iterator[Record], scan: Scan, max_rows: int) -> Iterator[CheckedRow]:

@@ -30,18 +30,19 @@ from sqlalchemy import JSON, Table, func, insert, literal, update
 from sqlmodel import Session, select
 
 from shared.artifacts.views import output_url
-from shared.db import get_engine, session_scope
+from shared.db import session_scope
 from shared.domain import credit_admission
 from shared.domain.batch_csv import MAX_REPORTED_ERRORS, CheckedRow, ErrorSpool, Scan, check_size, checked_rows
 from shared.domain.errors import Conflict, NotFound, ValidationFailed
 from shared.domain.events import emit
 from shared.domain.job_input import EVENT_FILTERS, JobSpec
 from shared.domain.jobs import cancel_job, enqueue_after_commit
-from shared.ids import new_id
+from shared.ids import is_id, new_id
+from shared.nemo.wire import Credits
 from shared.settings import get_settings
 from shared.tables import Artifact, ArtifactStatus, Batch, BatchRowError, BatchStatus, Job, JobStatus, JobTurn, Stage
 from shared.timeutil import iso, utcnow
-from shared.urlguard import ForbiddenUrl, check_url
+from shared.urlguard import ForbiddenUrl, check_static
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ def parse_options(
         raise ValidationFailed(f"max_in_flight must be between 1 and {cap}", field="max_in_flight")
     if webhook is not None and webhook.strip():
         try:
-            webhook = check_url(webhook.strip())
+            webhook = check_static(webhook.strip())  # resolved and checked again when each webhook is sent
         except ForbiddenUrl as exc:
             raise ValidationFailed(f"webhook: {exc.reason}", field="webhook") from None
     else:
@@ -109,8 +110,13 @@ def _events_filter(values: list[str] | None) -> list[str]:
 # ---- creation --------------------------------------------------------------------------------------------
 
 
-def create_batch(session: Session, tenant_id: str, path: Path, options: BatchOptions) -> CreatedBatch:
+def create_batch(
+    session: Session, tenant_id: str, path: Path, options: BatchOptions, credits: Credits | None
+) -> CreatedBatch:
     """Check the CSV at ``path`` and write the batch, its jobs and turns (and skipped rows) to ``session``.
+
+    ``credits`` is the balance to admit the batch against (`credit_admission.prefetch()`, read before the session's
+    transaction began), or None to admit it without a check.
 
     Checking and writing overlap: good rows stream into one COPY in the open transaction while later rows are still
     being checked (the database indexes one row while Python checks the next, on the other core). Nothing is
@@ -140,7 +146,9 @@ def create_batch(session: Session, tenant_id: str, path: Path, options: BatchOpt
             for _ in rows:  # writing stopped at a bad row: keep checking, to list every error
                 pass
         _refuse_if_bad(scan, options)
-        _check_credits(scan)
+        credit_admission.admit(
+            session, scan.needs, credits, what=f"this batch of {scan.good} jobs", exclude_batch=batch.id
+        )
         _write_rest(session, batch, scan, spool)
     finally:
         rows.close()
@@ -148,13 +156,6 @@ def create_batch(session: Session, tenant_id: str, path: Path, options: BatchOpt
     admit(session, batch)
     log.info("batch %s created: %d jobs, %d rows skipped", batch.id, scan.good, scan.bad_rows)
     return CreatedBatch(batch=batch, scan=scan)
-
-
-def _check_credits(scan: Scan) -> None:
-    """402 when the batch's jobs cannot be paid for. Asked in a session of its own: this transaction already holds
-    the batch's jobs, which must not count as work reserved before it."""
-    with Session(get_engine()) as other:
-        credit_admission.admit(other, scan.needs, what=f"this batch of {scan.good} jobs")
 
 
 def _job_rows(batch: Batch, rows: Iterator[CheckedRow], spool: ErrorSpool, reject: bool) -> Iterator[dict[str, Any]]:
@@ -190,8 +191,8 @@ def _ids(prefix: str) -> Iterator[str]:
 def _refuse_if_bad(scan: Scan, options: BatchOptions) -> None:
     details = [e.public() for e in scan.errors]
     if scan.fatal:
-        first = scan.errors[0]
-        raise ValidationFailed(f"line {first.line}: {first.message}", field="file", details=details)
+        fatal = scan.fatal_error or scan.errors[-1]
+        raise ValidationFailed(f"line {fatal.line}: {fatal.message}", field="file", details=details)
     if scan.error_count and (options.on_error == "reject" or scan.good == 0):
         listed = f" (the first {MAX_REPORTED_ERRORS} are listed)" if scan.error_count > len(details) else ""
         what = "every row has errors" if scan.good == 0 else "nothing was created"
@@ -417,6 +418,8 @@ def sweep_batches() -> int:
 
 
 def get_batch(session: Session, tenant_id: str, batch_id: str, *, for_update: bool = False) -> Batch:
+    if not is_id(batch_id, "bat"):
+        raise NotFound(f"no batch {batch_id[:60]!r}")
     stmt = select(Batch).where(Batch.id == batch_id, Batch.tenant_id == tenant_id)
     if for_update:
         stmt = stmt.with_for_update()
@@ -489,7 +492,7 @@ def _decode_line_cursor(cursor: str) -> int:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         kind, _, line = raw.partition(":")
-        if kind != "line":
+        if kind != "line" or not line.isascii() or not line.isdigit() or len(line) > 9:
             raise ValueError(raw)
         return int(line)
     except (ValueError, UnicodeDecodeError):
@@ -556,18 +559,37 @@ def _error_text(code: str | None, message: str | None) -> str | None:
 # ---- cancel ----------------------------------------------------------------------------------------------
 
 
-def cancel_batch(session: Session, tenant_id: str, batch_id: str) -> tuple[Batch, list[tuple[str, str]]]:
+def cancel_batch(tenant_id: str, batch_id: str) -> list[tuple[str, str]]:
     """Cancel a batch: its queued jobs at once (in one statement, without a per-job event), the running ones
-    through `cancel_job`. Returns the batch and the (profile, render id) pairs to cancel upstream after commit."""
-    batch = get_batch(session, tenant_id, batch_id, for_update=True)
-    if batch.status in FINAL_BATCH:
-        return batch, []
-    batch.status = BatchStatus.canceled.value
-    session.add(batch)
+    through `cancel_job`. Returns the (profile, render id) pairs to cancel upstream.
+
+    It commits as it goes, in short transactions: the batch and its queued jobs first, then each running job in a
+    transaction of its own, then the completion check. Holding every running job's lock in one transaction
+    deadlocked with a worker that renews the leases of several of them in one transaction, in another order."""
+    with session_scope() as session:
+        batch = get_batch(session, tenant_id, batch_id, for_update=True)
+        if batch.status in FINAL_BATCH:
+            return []
+        batch.status = BatchStatus.canceled.value
+        session.add(batch)
+        _cancel_queued(session, batch.id)
+        running = list(session.exec(select(Job.id).where(Job.batch_id == batch.id, Job.status.in_(OPEN_STATUSES))))
+    renders: list[tuple[str, str]] = []
+    for job_id in sorted(running):
+        with session_scope() as session:
+            job, render_id = cancel_job(session, tenant_id, job_id)
+            if render_id:
+                renders.append((job.profile, render_id))
+    with session_scope() as session:
+        complete_if_done(session, get_batch(session, tenant_id, batch_id, for_update=True))
+    return renders
+
+
+def _cancel_queued(session: Session, batch_id: str) -> None:
     now = utcnow()
     session.connection().execute(
         update(Job.__table__)
-        .where(Job.batch_id == batch.id, Job.status == JobStatus.queued.value, Job.stage == Stage.queued.value)
+        .where(Job.batch_id == batch_id, Job.status == JobStatus.queued.value, Job.stage == Stage.queued.value)
         .values(
             status=JobStatus.canceled.value,
             error_code="canceled",
@@ -577,15 +599,6 @@ def cancel_batch(session: Session, tenant_id: str, batch_id: str) -> tuple[Batch
             updated_at=now,
         )
     )
-    renders: list[tuple[str, str]] = []
-    running = session.exec(select(Job.id).where(Job.batch_id == batch.id, Job.status.in_(OPEN_STATUSES))).all()
-    for job_id in running:
-        job, render_id = cancel_job(session, tenant_id, job_id)
-        if render_id:
-            renders.append((job.profile, render_id))
-    session.flush()
-    complete_if_done(session, batch)
-    return batch, renders
 
 
 # ---- out of credits: pause, then resume ------------------------------------------------------------------
@@ -603,8 +616,9 @@ def pause_for_credits(batch_id: str, reason: str) -> None:
     log.warning("batch %s paused: out of upstream credits", batch_id)
 
 
-def resume_batch(session: Session, tenant_id: str, batch_id: str) -> Batch:
-    """Continue a paused batch, if the credits its waiting jobs need are there (402 with the numbers if not)."""
+def resume_batch(session: Session, tenant_id: str, batch_id: str, credits: Credits | None) -> Batch:
+    """Continue a paused batch, if the credits its waiting jobs need are there (402 if not). ``credits``: as for
+    `create_batch`."""
     batch = get_batch(session, tenant_id, batch_id, for_update=True)
     if batch.status != BatchStatus.paused.value:
         raise Conflict(f"batch is {batch.status}, not paused", field="status")
@@ -613,7 +627,7 @@ def resume_batch(session: Session, tenant_id: str, batch_id: str) -> Batch:
         .where(Job.batch_id == batch.id, Job.status == JobStatus.queued.value)
         .group_by(Job.profile)
     ).all()
-    credit_admission.admit(session, dict(waiting), what="the batch's remaining jobs")
+    credit_admission.admit(session, dict(waiting), credits, what="the batch's remaining jobs", exclude_batch=batch.id)
     batch.status = BatchStatus.running.value
     batch.paused_reason = None
     session.add(batch)

@@ -49,3 +49,12 @@ class Unauthorized(DomainError):
 class UpstreamUnavailableError(DomainError):
     status_code = 502
     code = "upstream_unavailable"
+
+
+class RateLimited(DomainError):
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int, field: str | None = None) -> None:
+        super().__init__(message, field=field, details={"retry_after": retry_after})
+        self.retry_after = retry_after

@@ -12,6 +12,7 @@ from sqlmodel import Session
 
 from shared.db.hooks import after_commit
 from shared.tables import Job
+from shared.uploads import remove_upload
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ def after_job_end(session: Session, job: Job, *, cancel_render: str | None = Non
 def free_files(paths: list[str]) -> None:
     for path in paths:
         try:
-            Path(path).unlink(missing_ok=True)
+            remove_upload(Path(path))  # the file and the folder of its own it was kept in
         except OSError as exc:  # the orphan sweep tries again
             log.warning("could not remove an uploaded file: %s", type(exc).__name__)
 

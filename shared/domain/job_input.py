@@ -7,24 +7,34 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from shared.nemo.profiles import DEFAULT_PROFILE, PROFILES, get_profile
 from shared.settings import get_settings
-from shared.urlguard import ForbiddenUrl, check_url
+from shared.urlguard import ForbiddenUrl, check_static
 
 OUTPUT_FORMATS = ("mp4",)
 OUTPUT_QUALITIES = ("low", "medium", "high")
 EVENT_FILTERS = ("start", "progress", "completed", "artifact")
 LANGUAGE_RE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 MAX_STEPS = 20
+# What the OpenAPI document says of the fields (the validators below are the rule; these guide clients and
+# generated tests to values that can pass).
+URL_SCHEMA = {"type": "string", "pattern": r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[^\s]*)?$", "maxLength": 2048}
+TEXT_SCHEMA = {"pattern": r"\S", "maxLength": 10_000}
 
 
-def check_asset_url(url: str, profile_name: str) -> str:
-    """An asset URL must pass the outbound guard and, when its path names a format, be one the profile takes."""
-    check_url(url)
+def check_asset_url(url: str, profile_name: str | None) -> str:
+    """An asset URL must pass the outbound guard's static checks (NemoVideo fetches it, so its host is not
+    resolved here) and, when its path names a format, be one the profile takes."""
+    try:
+        check_static(url)
+    except ForbiddenUrl as exc:
+        raise ValueError(exc.reason) from None
+    if profile_name not in PROFILES:
+        return url  # the profile's own error is reported
     profile = get_profile(profile_name)
     path = url.split("?", 1)[0].split("#", 1)[0].rsplit("/", 1)[-1]
     fmt = profile.format_of(path)
@@ -34,6 +44,13 @@ def check_asset_url(url: str, profile_name: str) -> str:
             f"accepted: {', '.join(sorted(profile.accepted_formats))}"
         )
     return url
+
+
+def _asset(url: str, info: ValidationInfo) -> str:
+    return check_asset_url(url, (info.data or {}).get("profile", DEFAULT_PROFILE))
+
+
+AssetUrl = Annotated[str, AfterValidator(_asset)]
 
 
 class OutputSpec(BaseModel):
@@ -46,8 +63,8 @@ class OutputSpec(BaseModel):
 class StepSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    text: str = Field(min_length=1)
-    assets: list[str] = Field(default_factory=list)
+    text: str = Field(min_length=1, json_schema_extra=TEXT_SCHEMA)
+    assets: list[str] = Field(default_factory=list, json_schema_extra={"items": URL_SCHEMA, "maxItems": 20})
 
     @field_validator("text")
     @classmethod
@@ -62,17 +79,25 @@ class StepSpec(BaseModel):
 class JobSpec(BaseModel):
     """The body of `POST /v1/jobs` (and the `job` part of its multipart form)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"prompt": "a paper boat sailing down a rainy street, 15 seconds"}],
+            "anyOf": [{"required": ["prompt"]}, {"required": ["steps"]}],
+        },
+    )
 
-    profile: str = DEFAULT_PROFILE
-    prompt: str | None = None
-    assets: list[str] = Field(default_factory=list)
+    profile: str = Field(default=DEFAULT_PROFILE, json_schema_extra={"enum": sorted(PROFILES)})
+    prompt: str | None = Field(default=None, json_schema_extra={"anyOf": [{"type": "string", **TEXT_SCHEMA}]})
+    assets: list[AssetUrl] = Field(default_factory=list, json_schema_extra={"items": URL_SCHEMA, "maxItems": 20})
     output: OutputSpec = Field(default_factory=OutputSpec)
-    language: str = "en"
-    webhook: str | None = None
-    webhook_events_filter: list[str] = Field(default_factory=lambda: ["start", "completed"])
+    language: str = Field(default="en", json_schema_extra={"pattern": LANGUAGE_RE.pattern, "maxLength": 16})
+    webhook: str | None = Field(default=None, json_schema_extra={"anyOf": [URL_SCHEMA]})
+    webhook_events_filter: list[str] = Field(
+        default_factory=lambda: ["start", "completed"], json_schema_extra={"items": {"enum": list(EVENT_FILTERS)}}
+    )
     metadata: dict[str, Any] = Field(default_factory=dict)
-    steps: list[StepSpec] = Field(default_factory=list)
+    steps: list[StepSpec] = Field(default_factory=list, json_schema_extra={"maxItems": MAX_STEPS})
 
     @field_validator("profile")
     @classmethod
@@ -96,8 +121,8 @@ class JobSpec(BaseModel):
     @field_validator("language")
     @classmethod
     def _language(cls, value: str) -> str:
-        if not LANGUAGE_RE.match(value):
-            raise ValueError("must be a language tag such as 'en', 'zh' or 'pt-BR'")
+        if not LANGUAGE_RE.match(value) or len(value) > 16:
+            raise ValueError("must be a language tag such as 'en', 'zh' or 'pt-BR' (at most 16 characters)")
         return value
 
     @field_validator("webhook")
@@ -105,8 +130,8 @@ class JobSpec(BaseModel):
     def _webhook(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        try:
-            return check_url(value)
+        try:  # syntax only: the host is resolved (and checked again) when a webhook is sent
+            return check_static(value)
         except ForbiddenUrl as exc:
             raise ValueError(exc.reason) from None
 
@@ -131,21 +156,19 @@ class JobSpec(BaseModel):
         settings = get_settings()
         if self.prompt is None and not self.steps:
             raise ValueError("prompt: field required (or give steps)")
-        if len(self.steps) > MAX_STEPS:
-            raise ValueError(f"steps: at most {MAX_STEPS} steps per job")
+        max_steps = min(MAX_STEPS, settings.max_turns_per_job)
+        if len(self.steps) > max_steps:
+            raise ValueError(f"steps: at most {max_steps} steps per job")
         if self.prompt is None:
             self.prompt = self.steps[0].text
-        all_assets = [("assets", i, u) for i, u in enumerate(self.assets)] + [
-            (f"steps[{s}].assets", i, u) for s, step in enumerate(self.steps) for i, u in enumerate(step.assets)
-        ]
-        if len(all_assets) > settings.max_assets:
+        step_assets = [(s, i, u) for s, step in enumerate(self.steps) for i, u in enumerate(step.assets)]
+        if len(self.assets) + len(step_assets) > settings.max_assets:
             raise ValueError(f"assets: at most {settings.max_assets} assets per job")
-        for field, i, url in all_assets:
+        for s, i, url in step_assets:  # a step does not know the profile: its URLs are checked here
             try:
                 check_asset_url(url, self.profile)
             except ValueError as exc:
-                reason = exc.reason if isinstance(exc, ForbiddenUrl) else str(exc)
-                raise ValueError(f"{field}[{i}]: {reason}") from None
+                raise ValueError(f"steps[{s}].assets[{i}]: {exc}") from None
         return self
 
     def turns(self) -> list[tuple[str, list[str]]]:

@@ -17,7 +17,7 @@ from shared.domain import dispatch
 from shared.domain.errors import Conflict, NotFound, ValidationFailed
 from shared.domain.job_input import JobSpec
 from shared.domain.transitions import end_job
-from shared.ids import new_id
+from shared.ids import is_id, new_id
 from shared.settings import get_settings
 from shared.tables import Job, JobStatus, JobTurn, Stage
 from shared.timeutil import as_utc, utcnow
@@ -114,6 +114,8 @@ def _replay(existing: Job, request_hash: str | None) -> Created:
 
 
 def get_job(session: Session, tenant_id: str, job_id: str, *, for_update: bool = False) -> Job:
+    if not is_id(job_id, "job"):
+        raise NotFound(f"no job {job_id[:60]!r}")
     stmt = select(Job).where(Job.id == job_id, Job.tenant_id == tenant_id)
     if for_update:
         stmt = stmt.with_for_update()
@@ -135,7 +137,7 @@ def decode_cursor(cursor: str) -> str:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
     except (ValueError, UnicodeDecodeError):
         raise ValidationFailed("cursor is not one this API returned", field="cursor") from None
-    if not raw.startswith("job_"):
+    if not is_id(raw, "job"):
         raise ValidationFailed("cursor is not one this API returned", field="cursor")
     return raw
 
@@ -156,6 +158,8 @@ def list_jobs(
     if status:
         stmt = stmt.where(Job.status.in_(status))
     if batch_id:
+        if not is_id(batch_id, "bat"):
+            raise ValidationFailed("batch_id is not a batch id (bat_...)", field="batch_id")
         stmt = stmt.where(Job.batch_id == batch_id)
     if created_after:
         stmt = stmt.where(Job.created_at >= created_after)

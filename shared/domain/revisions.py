@@ -7,12 +7,14 @@ the seeds' intents (export, status, credits, upload) runs that action without an
 
 from __future__ import annotations
 
+from sqlalchemy import func
 from sqlmodel import Session, select
 
 from shared.domain.errors import Conflict
 from shared.domain.jobs import enqueue_after_commit, get_job
 from shared.domain.transitions import job_event
 from shared.nemo.intents import route_intent
+from shared.settings import get_settings
 from shared.tables import Job, JobStatus, JobTurn, Stage
 from shared.timeutil import utcnow
 
@@ -25,7 +27,14 @@ def add_message(session: Session, tenant_id: str, job_id: str, text: str, assets
         raise Conflict("the job failed before it had an upstream session; start a new job instead", field="job")
     if job.batch_id and not JobStatus(job.status).terminal:
         raise Conflict("a batch job takes follow-up messages once it has finished", field="job")
-    count = len(session.exec(select(JobTurn.id).where(JobTurn.job_id == job.id)).all())
+    count = int(session.exec(select(func.count()).select_from(JobTurn).where(JobTurn.job_id == job.id)).one())
+    limit = get_settings().max_turns_per_job
+    if count >= limit:
+        raise Conflict(
+            f"the job has reached the limit of {limit} turns (its steps and follow-up messages); "
+            "start a new job to go on",
+            field="job",
+        )
     intent = route_intent(text, has_files=bool(assets))
     turn = JobTurn(job_id=job.id, seq=count, kind="revision", instruction=text, assets=assets, intent=intent.value)
     session.add(turn)

@@ -86,6 +86,17 @@ def authenticate(session: Session, key: str) -> Tenant:
     return tenant
 
 
+def authenticate_key(key: str) -> Tenant:
+    """``authenticate`` in a short read-only session of its own, closed before returning (its connection goes back
+    to the pool at once): the API authenticates every request this way, before it reads the body."""
+    from shared.db import read_session
+
+    with read_session() as session:
+        tenant = authenticate(session, key)
+        session.expunge(tenant)
+    return tenant
+
+
 def webhook_secrets(tenant: Tenant) -> list[str]:
     """The secrets to sign with now: the current one, and the previous one during a rotation window."""
     keys = [tenant.webhook_secret]

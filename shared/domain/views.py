@@ -1,13 +1,21 @@
-"""The public job object: exactly what `GET /v1/jobs/{id}` returns and what webhooks carry as `data`."""
+"""The public job object: exactly what `GET /v1/jobs/{id}` returns and what webhooks carry as `data`.
+
+A job can grow to `max_turns_per_job` turns, so the object carries only its latest `REVISIONS_INLINE` revisions
+(and the messages of those); `revisions_total` says how many there are, and `GET /v1/jobs/{id}/revisions` pages
+through all of them.
+"""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from sqlalchemy import func
 from sqlmodel import Session, select
 
 from shared.artifacts.views import ArtifactsByTurn, artifacts_for, job_artifact, with_artifact
+from shared.domain.errors import ValidationFailed
 from shared.settings import get_settings
 from shared.tables import Job, JobTurn
 from shared.timeutil import iso
@@ -22,6 +30,8 @@ def job_urls(job_id: str) -> dict[str, str]:
         "messages": f"{base}/messages",
         "timeline": f"{base}/timeline",
         "output": f"{base}/output",
+        "revisions": f"{base}/revisions",
+        "deliveries": f"{base}/deliveries",
     }
 
 
@@ -44,9 +54,16 @@ def turn_public(turn: JobTurn, artifacts: ArtifactsByTurn | None = None) -> dict
     }
 
 
-def job_public(job: Job, turns: Sequence[JobTurn], artifacts: ArtifactsByTurn | None = None) -> dict[str, Any]:
-    """The job as the API shows it; ``artifacts`` (turn seq -> row) fills each output's `artifact`."""
-    ordered = sorted(turns, key=lambda t: t.seq)
+REVISIONS_INLINE = 20
+
+
+def job_public(
+    job: Job, turns: Sequence[JobTurn], artifacts: ArtifactsByTurn | None = None, *, turn_count: int | None = None
+) -> dict[str, Any]:
+    """The job as the API shows it. ``turns``: the job's turns, or at least its latest REVISIONS_INLINE (then
+    ``turn_count`` says how many there are in all); ``artifacts`` (turn seq -> row) fills each output's
+    `artifact`."""
+    ordered = sorted(turns, key=lambda t: t.seq)[-REVISIONS_INLINE:]
     timeline = next((t.timeline for t in reversed(ordered) if t.timeline), None)
     error = {"code": job.error_code, "message": job.error_message} if job.error_code else None
     return {
@@ -72,11 +89,13 @@ def job_public(job: Job, turns: Sequence[JobTurn], artifacts: ArtifactsByTurn | 
         "webhook": job.webhook_url,
         "webhook_events_filter": list(job.webhook_events or []),
         "revisions": [turn_public(t, artifacts) for t in ordered],
+        "revisions_total": max(turn_count or 0, len(turns)),
         "urls": job_urls(job.id),
     }
 
 
 def turns_for(session: Session, job_ids: Iterable[str]) -> dict[str, list[JobTurn]]:
+    """Every turn of each job (a page of jobs: each has at most `max_turns_per_job`)."""
     ids = list(job_ids)
     found: dict[str, list[JobTurn]] = {i: [] for i in ids}
     if not ids:
@@ -87,4 +106,39 @@ def turns_for(session: Session, job_ids: Iterable[str]) -> dict[str, list[JobTur
 
 
 def load_public(session: Session, job: Job) -> dict[str, Any]:
-    return job_public(job, turns_for(session, [job.id])[job.id], artifacts_for(session, [job.id])[job.id])
+    """The job object, reading only its latest revisions."""
+    newest_first = select(JobTurn).where(JobTurn.job_id == job.id).order_by(JobTurn.seq.desc())
+    latest = list(session.exec(newest_first.limit(REVISIONS_INLINE)))
+    count = len(latest)
+    if count == REVISIONS_INLINE:
+        count = int(session.exec(select(func.count()).select_from(JobTurn).where(JobTurn.job_id == job.id)).one())
+    return job_public(job, latest, artifacts_for(session, [job.id])[job.id], turn_count=count)
+
+
+def list_revisions(
+    session: Session, job: Job, *, cursor: str | None = None, limit: int = 50
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The job's revisions in order, a page at a time; the cursor is the last index seen."""
+    stmt = select(JobTurn).where(JobTurn.job_id == job.id)
+    if cursor:
+        stmt = stmt.where(JobTurn.seq > _decode_index(cursor))
+    rows = list(session.exec(stmt.order_by(JobTurn.seq).limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = _encode_index(rows[-1].seq) if more and rows else None
+    artifacts = artifacts_for(session, [job.id])[job.id]
+    return [turn_public(t, artifacts) for t in rows], next_cursor
+
+
+def _encode_index(seq: int) -> str:
+    return base64.urlsafe_b64encode(f"rev:{seq}".encode()).decode().rstrip("=")
+
+
+def _decode_index(cursor: str) -> int:
+    try:
+        kind, _, seq = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().partition(":")
+        if kind != "rev" or not seq.isascii() or not seq.isdigit() or len(seq) > 9:
+            raise ValueError(cursor)
+        return int(seq)
+    except (ValueError, UnicodeDecodeError):
+        raise ValidationFailed("cursor is not one this API returned", field="cursor") from None

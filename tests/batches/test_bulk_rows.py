@@ -128,7 +128,7 @@ def test_a_batch_on_sqlite_the_laptop_default(tmp_path, database, no_credit_admi
     csv_path.write_text("prompt,external_id,quality\n" + rows)
     with recording() as recorder, Session(engine, expire_on_commit=False) as session:
         tenant_id = get_or_create_tenant(session, "laptop").id
-        made = create_batch(session, tenant_id, csv_path, BatchOptions(on_error="skip", max_in_flight=4))
+        made = create_batch(session, tenant_id, csv_path, BatchOptions(on_error="skip", max_in_flight=4), None)
         session.commit()
         results = list(result_rows(session, made.batch.id))
         turns = session.exec(select(JobTurn).join(Job, Job.id == JobTurn.job_id)).all()

@@ -13,17 +13,22 @@ from tests.utils import stack
 pytestmark = pytest.mark.usefixtures("stack_ready")
 
 
-def test_balance_shows_available_frozen_total(api, tenant, sim):
+@pytest.fixture()
+def show_balance(settings_env) -> None:
+    settings_env(REELMILL_CREDITS_SHOW_BALANCE="true")
+
+
+def test_balance_shows_available_frozen_total(api, tenant, sim, show_balance):
     stack.give_credits(api, tenant, sim, 420)
     resp = api.get("/v1/credits", headers=tenant.headers)
     assert resp.status_code == 200, resp.text
-    body = resp.json()
-    assert body["available"] == 420
-    assert body["total"] == body["available"] + body["frozen"]
-    assert body["free"] == body["available"] - body["reserved"]
+    balance = resp.json()["balance"]
+    assert balance["available"] == 420
+    assert balance["total"] == balance["available"] + balance["frozen"]
+    assert balance["free"] == balance["available"] - balance["reserved_all"]
 
 
-def test_a_job_that_cannot_be_paid_for_is_refused_with_the_numbers(api, tenant, sim):
+def test_a_job_that_cannot_be_paid_for_is_refused_with_the_numbers(api, tenant, sim, show_balance):
     stack.give_credits(api, tenant, sim, 15)
     steps = [{"text": f"clip {i}"} for i in range(3)]  # three SSE turns: about 30 credits
     resp = api.post("/v1/jobs", json={"steps": steps}, headers=tenant.headers)

@@ -13,12 +13,13 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from sqlmodel import Session
 
-from services.api.deps import SessionDep, TenantDep
+from services.api.deps import ReadSessionDep, SessionDep, TenantDep
 from services.api.multipart import FormData, StreamingForm
+from services.api.openapi import ERROR_RESPONSES, batch_links
 from services.api.routes.jobs import parse_statuses
 from shared.artifacts.views import artifacts_for
-from shared.db import get_engine
-from shared.domain import batches
+from shared.db import get_engine, read_session
+from shared.domain import batches, credit_admission
 from shared.domain.batch_csv import RESULT_COLUMNS, safe_cell
 from shared.domain.errors import TooLarge, ValidationFailed
 from shared.domain.views import job_public, turns_for
@@ -27,9 +28,7 @@ from shared.settings import get_settings
 router = APIRouter(prefix="/v1/batches", tags=["batches"])
 log = logging.getLogger(__name__)
 
-REPEATABLE = frozenset({"webhook_events_filter"})
 FIELDS = frozenset({"webhook", "webhook_events_filter", "on_error", "max_in_flight"})
-FORM_SLACK = 64 * 1024  # multipart boundaries and the small fields, on top of the file itself
 
 BATCH_BODY_DOC: dict[str, Any] = {
     "requestBody": {
@@ -40,7 +39,12 @@ BATCH_BODY_DOC: dict[str, Any] = {
                     "type": "object",
                     "required": ["file"],
                     "properties": {
-                        "file": {"type": "string", "format": "binary", "description": "the CSV (UTF-8, BOM allowed)"},
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "the CSV (UTF-8, BOM allowed)",
+                            "example": "prompt,external_id\na paper boat,row-1\na red kite,row-2\n",
+                        },
                         "on_error": {"type": "string", "enum": ["reject", "skip"], "default": "reject"},
                         "max_in_flight": {"type": "integer", "minimum": 1},
                         "webhook": {"type": "string"},
@@ -53,17 +57,6 @@ BATCH_BODY_DOC: dict[str, Any] = {
 }
 
 
-class _BatchForm(StreamingForm):
-    """The batch form: one `file` part, small fields; repeated `webhook_events_filter` fields add up."""
-
-    def _part_end(self) -> None:
-        name = self._cur.name
-        previous = self.form.fields.get(name) if self._cur.file is None else None
-        super()._part_end()
-        if previous is not None and name in REPEATABLE:
-            self.form.fields[name] = previous + "," + self.form.fields[name]
-
-
 def _file_limit(field: str, filename: str) -> int:
     if field != "file":
         raise ValidationFailed(f"unexpected file field {field!r}; send the CSV as the 'file' part", field=field)
@@ -71,12 +64,10 @@ def _file_limit(field: str, filename: str) -> int:
 
 
 async def _read_form(request: Request) -> FormData:
+    """The form, its CSV on disk. (The perimeter already capped the whole body: the file plus 64 KiB.)"""
     limit = get_settings().batch_max_bytes
-    length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > limit + FORM_SLACK:
-        raise TooLarge(f"the file is larger than the limit of {limit} bytes", field="file")
     try:
-        form = await _BatchForm(get_settings().effective_uploads_dir / "batches", _file_limit).read(request)
+        form = await StreamingForm(get_settings().effective_uploads_dir / "batches", _file_limit).read(request)
     except TooLarge as exc:  # the form reader counts in MB; say the exact limit
         if exc.field != "file":
             raise
@@ -93,7 +84,13 @@ async def _read_form(request: Request) -> FormData:
     return form
 
 
-@router.post("", status_code=201, openapi_extra=BATCH_BODY_DOC, summary="Submit a CSV of jobs")
+@router.post(
+    "",
+    status_code=201,
+    openapi_extra=BATCH_BODY_DOC,
+    summary="Submit a CSV of jobs",
+    responses={**ERROR_RESPONSES, 201: {"description": "The batch", "links": batch_links()}},
+)
 async def create(request: Request, response: Response, tenant: TenantDep) -> dict[str, Any]:
     """Every row is checked before any job exists: a refused file answers 422 with every error as
     `{"line", "column", "message"}`; with `on_error=skip` good rows run and bad rows are reported."""
@@ -108,15 +105,15 @@ async def create(request: Request, response: Response, tenant: TenantDep) -> dic
 
 def _create(tenant_id: str, form: FormData) -> dict[str, Any]:
     fields = form.fields
-    filters = fields.get("webhook_events_filter")
     options = batches.parse_options(
         fields.get("on_error"),
         fields.get("max_in_flight"),
         fields.get("webhook"),
-        [filters] if filters is not None else None,
+        form.values.get("webhook_events_filter"),  # repeated, or comma-separated, or both
     )
+    credits = credit_admission.prefetch()  # before the transaction: see credit_admission.prefetch
     with Session(get_engine(), expire_on_commit=False) as session:
-        made = batches.create_batch(session, tenant_id, form.files[0].path, options)
+        made = batches.create_batch(session, tenant_id, form.files[0].path, options, credits)
         session.commit()
         view = batches.batch_public(session, made.batch)
     if made.scan.errors:
@@ -124,16 +121,16 @@ def _create(tenant_id: str, form: FormData) -> dict[str, Any]:
     return view
 
 
-@router.get("/{batch_id}", summary="Get a batch: status and counts per job status")
-def read(batch_id: str, tenant: TenantDep, session: SessionDep) -> dict[str, Any]:
+@router.get("/{batch_id}", summary="Get a batch: status and counts per job status", responses=ERROR_RESPONSES)
+def read(batch_id: str, tenant: TenantDep, session: ReadSessionDep) -> dict[str, Any]:
     return batches.batch_public(session, batches.get_batch(session, tenant.id, batch_id))
 
 
-@router.get("/{batch_id}/jobs", summary="List a batch's jobs, in input order")
+@router.get("/{batch_id}/jobs", summary="List a batch's jobs, in input order", responses=ERROR_RESPONSES)
 def jobs(
     batch_id: str,
     tenant: TenantDep,
-    session: SessionDep,
+    session: ReadSessionDep,
     status: Annotated[list[str] | None, Query(description="queued, starting, ...; repeat or comma-separate.")] = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -151,9 +148,14 @@ def jobs(
     }
 
 
-@router.get("/{batch_id}/results.csv", summary="The batch's results: one line per input row, in input order")
-def results(batch_id: str, tenant: TenantDep, session: SessionDep) -> StreamingResponse:
+@router.get(
+    "/{batch_id}/results.csv",
+    summary="The batch's results: one line per input row, in input order",
+    responses={**ERROR_RESPONSES, 200: {"description": "CSV", "content": {"text/csv": {"schema": {"type": "string"}}}}},
+)
+def results(batch_id: str, tenant: TenantDep, session: ReadSessionDep) -> StreamingResponse:
     batches.get_batch(session, tenant.id, batch_id)  # 404 before the stream starts
+    session.close()  # the stream reads in a session of its own: one connection at a time
     headers = {"Content-Disposition": f'attachment; filename="{batch_id}-results.csv"'}
     return StreamingResponse(_results_csv(batch_id), media_type="text/csv; charset=utf-8", headers=headers)
 
@@ -162,7 +164,7 @@ def _results_csv(batch_id: str) -> Iterator[bytes]:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(RESULT_COLUMNS)
-    with Session(get_engine()) as session:
+    with read_session() as session:
         for count, row in enumerate(batches.result_rows(session, batch_id), start=1):
             writer.writerow([row[0], *(safe_cell(cell) for cell in row[1:])])
             if count % 500 == 0:
@@ -177,18 +179,23 @@ def _drain(buffer: io.StringIO) -> bytes:
     return data
 
 
-@router.post("/{batch_id}/cancel", summary="Cancel a batch: queued jobs at once, running ones as they stop")
-def cancel(batch_id: str, tenant: TenantDep, session: SessionDep) -> dict[str, Any]:
-    batch, _ = batches.cancel_batch(session, tenant.id, batch_id)  # renders in flight are canceled on commit
-    session.commit()
-    return batches.batch_public(session, batch)
+@router.post(
+    "/{batch_id}/cancel",
+    summary="Cancel a batch: queued jobs at once, running ones as they stop",
+    responses=ERROR_RESPONSES,
+)
+def cancel(batch_id: str, tenant: TenantDep) -> dict[str, Any]:
+    batches.cancel_batch(tenant.id, batch_id)  # commits as it goes; each render in flight is canceled on its commit
+    with read_session() as session:
+        return batches.batch_public(session, batches.get_batch(session, tenant.id, batch_id))
 
 
-@router.post("/{batch_id}/resume", summary="Resume a batch paused for credits")
+@router.post("/{batch_id}/resume", summary="Resume a batch paused for credits", responses=ERROR_RESPONSES)
 def resume(batch_id: str, tenant: TenantDep, session: SessionDep) -> dict[str, Any]:
     """A batch the upstream stopped with 2001 (out of credits) waits, paused; once credits are back, this continues
-    it (402 with the numbers while they are still short)."""
-    batch = batches.resume_batch(session, tenant.id, batch_id)
+    it (402 while they are still short)."""
+    credits = credit_admission.prefetch()  # before the session's transaction begins
+    batch = batches.resume_batch(session, tenant.id, batch_id, credits)
     session.commit()
     batches.settle(batch.id)
     session.refresh(batch)

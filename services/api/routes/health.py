@@ -1,4 +1,8 @@
-"""Liveness (`/healthz`: the process answers) and readiness (`/readyz`: database and Redis reachable)."""
+"""Liveness (`/healthz`: the process answers) and readiness (`/readyz`: database and Redis reachable).
+
+`/healthz` runs on the event loop itself: it needs no thread, so it answers even when every worker thread of the
+API is busy or stuck.
+"""
 
 from __future__ import annotations
 
@@ -9,20 +13,20 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from shared.db import get_engine
+from shared.db import reader_engine
 from shared.redis_conn import get_redis
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz", summary="Liveness")
-def healthz() -> dict[str, str]:
+async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
 def _check_db() -> str | None:
     try:
-        with get_engine().connect() as conn:
+        with reader_engine().connect() as conn:
             conn.execute(text("SELECT 1"))
     except Exception as exc:
         return type(exc).__name__

@@ -13,12 +13,15 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from sqlmodel import Session, select
 
-from services.api.deps import SessionDep, TenantDep
+from services.api.deps import ReadSessionDep, TenantDep
 from services.api.job_intake import read_json_spec, read_multipart_spec
+from services.api.multipart import FormData
+from services.api.openapi import ERROR_RESPONSES, job_links
 from shared.artifacts.views import artifacts_for
-from shared.db import get_engine
-from shared.domain.credit_admission import admit
+from shared.db import get_engine, read_session
+from shared.domain import credit_admission
 from shared.domain.errors import ValidationFailed
+from shared.domain.job_input import JobSpec
 from shared.domain.jobs import cancel_job, create_job, get_job, list_jobs
 from shared.domain.views import job_public, load_public, turns_for
 from shared.settings import get_settings
@@ -26,7 +29,8 @@ from shared.tables import Job, JobStatus
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 log = logging.getLogger(__name__)
-PREFER_WAIT = re.compile(r"(?:^|[;,\s])wait=(\d+)")
+PREFER_WAIT = re.compile(r"(?:^|[;,\s])wait=([0-9]+)")
+MAX_WAIT_DIGITS = 6  # more digits than this is over any limit, and is not turned into a number at all
 
 JOB_BODY_DOC: dict[str, Any] = {
     "requestBody": {
@@ -54,14 +58,21 @@ def prefer_wait(prefer: str | None) -> int:
     match = PREFER_WAIT.search(prefer)
     if not match:
         return 0
-    seconds = int(match.group(1))
+    digits = match.group(1)
     limit = get_settings().prefer_wait_max_s
-    if seconds > limit:
-        raise ValidationFailed(f"Prefer: wait={seconds} is over the limit of {limit} seconds", field="Prefer")
-    return seconds
+    if len(digits) > MAX_WAIT_DIGITS or int(digits) > limit:
+        shown = digits if len(digits) <= MAX_WAIT_DIGITS else digits[:MAX_WAIT_DIGITS] + "..."
+        raise ValidationFailed(f"Prefer: wait={shown} is over the limit of {limit} seconds", field="Prefer")
+    return int(digits)
 
 
-@router.post("", status_code=201, openapi_extra=JOB_BODY_DOC, summary="Create a job")
+@router.post(
+    "",
+    status_code=201,
+    openapi_extra=JOB_BODY_DOC,
+    summary="Create a job",
+    responses={**ERROR_RESPONSES, 201: {"description": "The job", "links": job_links()}},
+)
 async def create(
     request: Request,
     response: Response,
@@ -71,17 +82,16 @@ async def create(
 ) -> dict[str, Any]:
     """Create a generation job. JSON body, or multipart with a `job` JSON field and `files` parts."""
     wait_s = prefer_wait(prefer)
-    files: list[dict[str, Any]] = []
-    if request.headers.get("content-type", "").startswith("multipart/form-data"):
-        spec, form = await read_multipart_spec(request)
-        files = [{"path": str(f.path), "filename": f.filename, "size": f.size} for f in form.files]
-    else:
-        spec, form = await read_json_spec(request), None
+    if idempotency_key is not None and not (idempotency_key.isascii() and idempotency_key.isprintable()):
+        raise ValidationFailed("Idempotency-Key must be printable ASCII", field="Idempotency-Key")
+    spec, form = await _read_body(request)
+    files = [{"path": str(f.path), "filename": f.filename, "size": f.size} for f in form.files] if form else []
 
     def write() -> tuple[dict[str, Any], bool, bool]:
+        credits = credit_admission.prefetch()  # before the transaction: see credit_admission.prefetch
         with Session(get_engine(), expire_on_commit=False) as session:
             if not _replays(session, tenant.id, idempotency_key):
-                admit(session, {spec.profile: len(spec.turns())})
+                credit_admission.admit(session, {spec.profile: len(spec.turns())}, credits)
             made = create_job(session, tenant.id, spec, idempotency_key=idempotency_key, files=files)
             session.commit()
             view = load_public(session, made.job)
@@ -104,6 +114,12 @@ async def create(
     return view
 
 
+async def _read_body(request: Request) -> tuple[JobSpec, FormData | None]:
+    if request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
+        return await read_multipart_spec(request)
+    return await read_json_spec(request), None
+
+
 def _replays(session: Session, tenant_id: str, key: str | None) -> bool:
     """An Idempotency-Key seen before answers with the earlier job; it is not new work to pay for."""
     if key is None:
@@ -122,19 +138,19 @@ async def _wait_for_end(tenant_id: str, job_id: str, wait_s: int) -> dict[str, A
 
 
 def _read(tenant_id: str, job_id: str) -> dict[str, Any]:
-    with Session(get_engine(), expire_on_commit=False) as session:
+    with read_session() as session:
         return load_public(session, get_job(session, tenant_id, job_id))
 
 
-@router.get("/{job_id}", summary="Get a job")
-def read(job_id: str, tenant: TenantDep, session: SessionDep) -> dict[str, Any]:
+@router.get("/{job_id}", summary="Get a job (with its latest revisions; all of them at urls.revisions)")
+def read(job_id: str, tenant: TenantDep, session: ReadSessionDep) -> dict[str, Any]:
     return load_public(session, get_job(session, tenant.id, job_id))
 
 
 @router.get("", summary="List jobs, newest first")
 def index(
     tenant: TenantDep,
-    session: SessionDep,
+    session: ReadSessionDep,
     status: Annotated[list[str] | None, Query(description="queued, starting, ...; repeat or comma-separate.")] = None,
     batch_id: str | None = None,
     created_after: datetime | None = None,

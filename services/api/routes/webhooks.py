@@ -6,16 +6,18 @@ The secret appears in the replies of the two secret endpoints only (with `Cache-
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
+from fastapi.concurrency import run_in_threadpool
 
-from services.api.deps import SessionDep, TenantDep
+from services.api.deps import ReadSessionDep, SessionDep, TenantDep
+from services.api.openapi import ERROR_RESPONSES, delivery_links
 from shared.domain.tenants import rotate_webhook_secret
 from shared.settings import get_settings
 from shared.tables import Tenant
 from shared.timeutil import as_utc, iso, utcnow
-from shared.webhooks.deliveries import delivery_public, job_deliveries, redeliver
+from shared.webhooks.deliveries import delivery_public, job_deliveries, redeliver, take_redelivery
 
 router = APIRouter(tags=["webhooks"])
 
@@ -28,13 +30,17 @@ def secret_view(tenant: Tenant) -> dict[str, Any]:
     return {"secret": tenant.webhook_secret, "previous": previous}
 
 
-@router.get("/v1/webhooks/secret", summary="The webhook signing secret (and the previous one during a rotation)")
+@router.get(
+    "/v1/webhooks/secret",
+    summary="The webhook signing secret (and the previous one during a rotation)",
+    responses=ERROR_RESPONSES,
+)
 def read_secret(tenant: TenantDep, response: Response) -> dict[str, Any]:
     response.headers["Cache-Control"] = "no-store"
     return secret_view(tenant)
 
 
-@router.post("/v1/webhooks/secret/rotate", summary="Rotate the webhook signing secret")
+@router.post("/v1/webhooks/secret/rotate", summary="Rotate the webhook signing secret", responses=ERROR_RESPONSES)
 def rotate_secret(tenant: TenantDep, session: SessionDep, response: Response) -> dict[str, Any]:
     """A new secret signs from now on; the old one keeps signing too until `previous.expires_at`."""
     row = session.get_one(Tenant, tenant.id, with_for_update=True)
@@ -45,14 +51,41 @@ def rotate_secret(tenant: TenantDep, session: SessionDep, response: Response) ->
     return secret_view(row)
 
 
-@router.get("/v1/jobs/{job_id}/deliveries", summary="A job's webhook deliveries and their attempts")
-def list_deliveries(job_id: str, tenant: TenantDep, session: SessionDep) -> dict[str, Any]:
-    return {"data": job_deliveries(session, tenant.id, job_id)}
+@router.get(
+    "/v1/jobs/{job_id}/deliveries",
+    summary="A job's webhook deliveries and their attempts, oldest first",
+    responses={**ERROR_RESPONSES, 200: {"description": "A page of deliveries", "links": delivery_links()}},
+)
+def list_deliveries(
+    job_id: str,
+    tenant: TenantDep,
+    session: ReadSessionDep,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> dict[str, Any]:
+    data, next_cursor = job_deliveries(session, tenant.id, job_id, cursor=cursor, limit=limit)
+    return {"data": data, "next_cursor": next_cursor, "has_more": next_cursor is not None}
 
 
-@router.post("/v1/deliveries/{delivery_id}/redeliver", status_code=202, summary="Send a delivery's event again")
-def redeliver_one(delivery_id: str, tenant: TenantDep, session: SessionDep) -> dict[str, Any]:
-    """A new delivery of the same event (same `webhook-id`), sent now and retried on the usual schedule."""
-    fresh, event = redeliver(session, tenant.id, delivery_id)
-    session.commit()
-    return delivery_public(fresh, event, [])
+@router.post(
+    "/v1/deliveries/{delivery_id}/redeliver",
+    status_code=202,
+    summary="Send a delivery's event again",
+    responses=ERROR_RESPONSES,
+)
+async def redeliver_one(delivery_id: str, tenant: TenantDep) -> dict[str, Any]:
+    """A new delivery of the same event (same `webhook-id`), sent now and retried on the usual schedule. At most
+    `redeliver_per_minute` per tenant (429 with Retry-After past it); 409 for a URL that answered 410 Gone."""
+    return await run_in_threadpool(_redeliver, tenant.id, delivery_id)
+
+
+def _redeliver(tenant_id: str, delivery_id: str) -> dict[str, Any]:
+    from sqlmodel import Session
+
+    from shared.db import get_engine
+
+    take_redelivery(tenant_id)
+    with Session(get_engine(), expire_on_commit=False) as session:
+        fresh, event = redeliver(session, tenant_id, delivery_id)
+        session.commit()
+        return delivery_public(fresh, event, [])
