@@ -9,10 +9,12 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from services.worker.outcome import Throttle
 from shared.db import session_scope
 from shared.domain.transitions import job_event
 from shared.nemo.client import NemoClient
 from shared.nemo.profiles import SkillProfile, get_profile
+from shared.pace import Limiter
 from shared.settings import Settings
 from shared.tables import Job, JobTurn
 
@@ -30,6 +32,21 @@ class StepContext:
     settings: Settings
     is_canceled: Callable[[str], bool] = field(default=lambda job_id: False)
     live_sink: Callable[[Job, str, dict[str, Any]], None] | None = None  # buffers live events (the event loop)
+    pace: Limiter | None = None  # the credential's pace (slots for streams and renders); None: unpaced
+
+    def hold(self, resource: str, ttl_s: float) -> Throttle | None:
+        """Take a slot of ``resource`` (streams, renders) for this job; the Throttle to return when there is none."""
+        if self.pace is None:
+            return None
+        grant = self.pace.acquire(resource, self.job.id, ttl_s)
+        if grant:
+            return None
+        wait = None if grant.reason == "full" else grant.retry_after_s  # full: wait for the scheduler's grant
+        return Throttle(resource, wait_s=wait, reason=f"waiting for NemoVideo capacity ({resource}: {grant.reason})")
+
+    def let_go(self, resource: str) -> None:
+        if self.pace is not None:
+            self.pace.release(resource, self.job.id)
 
     @property
     def turn(self) -> JobTurn:

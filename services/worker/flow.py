@@ -149,6 +149,11 @@ def same_lane(a: Stage, b: Stage) -> bool:
     return (a in STREAM_STAGES) == (b in STREAM_STAGES)
 
 
+def queue_stage(stage: Stage, resume_stage: Stage | None) -> Stage:
+    """The stage whose queue a job is sent to: a throttled job goes where it resumes."""
+    return resume_stage if stage == S.throttled and resume_stage else stage
+
+
 def status_for(stage: Stage) -> JobStatus:
     return JobStatus.starting if stage in SETUP else JobStatus.processing
 

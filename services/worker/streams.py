@@ -65,6 +65,8 @@ async def _message(step: runner.Step, host: LoopHost) -> Outcome:
         except NemoError as exc:
             await host.db(message.refused, ctx, exc)
             raise
+        finally:
+            await host.db(ctx.let_go, "streams")
         return message.conclude(result)
     except (asyncio.CancelledError, message.StreamCanceled):
         if host.stopping:

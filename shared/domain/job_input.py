@@ -73,6 +73,7 @@ class JobSpec(BaseModel):
     webhook_events_filter: list[str] = Field(default_factory=lambda: ["start", "completed"])
     metadata: dict[str, Any] = Field(default_factory=dict)
     steps: list[StepSpec] = Field(default_factory=list)
+    priority: Literal["high", "normal", "low"] = "normal"  # within the tenant's share: high starts first
 
     @field_validator("profile")
     @classmethod

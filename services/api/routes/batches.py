@@ -113,6 +113,8 @@ def _create(tenant_id: str, form: FormData) -> dict[str, Any]:
         fields.get("max_in_flight"),
         fields.get("webhook"),
         [filters] if filters is not None else None,
+        priority=fields.get("priority"),
+        cancel_after=fields.get("cancel_after"),
     )
     with Session(get_engine(), expire_on_commit=False) as session:
         made = batches.create_batch(session, tenant_id, form.files[0].path, options)

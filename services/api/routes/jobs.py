@@ -19,6 +19,7 @@ from shared.db import get_engine
 from shared.domain.credit_admission import admit
 from shared.domain.errors import ValidationFailed
 from shared.domain.jobs import cancel_job, create_job, get_job, list_jobs
+from shared.domain.priority import cancel_after_s
 from shared.domain.views import job_public, load_public, turns_for
 from shared.settings import get_settings
 from shared.tables import Job, JobStatus
@@ -67,9 +68,12 @@ async def create(
     tenant: TenantDep,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
     prefer: Annotated[str | None, Header()] = None,
+    cancel_after: Annotated[str | None, Header(alias="Cancel-After", max_length=40)] = None,
 ) -> dict[str, Any]:
-    """Create a generation job. JSON body, or multipart with a `job` JSON field and `files` parts."""
+    """Create a generation job. JSON body, or multipart with a `job` JSON field and `files` parts. `Cancel-After`
+    (a duration: 90, 90s, 15m, 2h) cancels the job if it has not finished by then."""
     wait_s = prefer_wait(prefer)
+    deadline_s = cancel_after_s(cancel_after)
     files: list[dict[str, Any]] = []
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
         spec, form = await read_multipart_spec(request)
@@ -81,7 +85,9 @@ async def create(
         with Session(get_engine(), expire_on_commit=False) as session:
             if not _replays(session, tenant.id, idempotency_key):
                 admit(session, {spec.profile: len(spec.turns())})
-            made = create_job(session, tenant.id, spec, idempotency_key=idempotency_key, files=files)
+            made = create_job(
+                session, tenant.id, spec, idempotency_key=idempotency_key, files=files, cancel_after_s=deadline_s
+            )
             session.commit()
             view = load_public(session, made.job)
             return view, made.created, JobStatus(made.job.status).terminal

@@ -49,6 +49,8 @@ def message(ctx: StepContext) -> Outcome:
     except NemoError as exc:
         refused(ctx, exc)
         raise
+    finally:
+        ctx.let_go("streams")
     return conclude(result)
 
 
@@ -60,6 +62,9 @@ def prepare(ctx: StepContext) -> Outcome | None:
         return Advance()
     if turn.message_state == MessageState.sending:
         return recover(ctx, utcnow())
+    no_room = ctx.hold("streams", ctx.settings.lease_s)
+    if no_room is not None:
+        return no_room
     before = ctx.job.draft_fp or draft_fingerprint(_read_draft(ctx))
     ctx.checkpoint(
         message_state=MessageState.sending,
