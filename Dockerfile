@@ -33,7 +33,7 @@ FROM ${PYTHON_IMAGE} AS runtime
 ARG UID=10001
 RUN groupadd --system --gid "${UID}" reelmill \
  && useradd --system --uid "${UID}" --gid reelmill --home-dir /app --no-create-home --shell /usr/sbin/nologin reelmill \
- && install -d -o reelmill -g reelmill -m 0750 /data /data/uploads
+ && install -d -o reelmill -g reelmill -m 0750 /data /data/uploads && install -d -o reelmill -g reelmill -m 0700 /data/artifacts
 COPY --from=build --chown=root:root /app /app
 WORKDIR /app
 ENV PATH="/app/.venv/bin:${PATH}" \

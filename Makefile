@@ -1,7 +1,9 @@
 # Two commands from a fresh clone (Python 3.11 and make are all it needs):
 #   make run    the whole service with the NemoVideo simulator (= reelmill up --sim)
 #   make test   the test suite
-# When uv is not on PATH it is installed from PyPI into the user's site (pip --user) and run as `python3 -m uv`.
+# When uv is not on PATH it is installed from PyPI with pip and run as `python3 -m uv`: into the active virtualenv
+# when one is activated (pip refuses --user there), else into the user's site (pip --user).
+# The suite runs on Python 3.11 (.python-version); 3.12 and 3.13 are covered by tests/deploy/test_python_versions.py.
 
 PYTHON ?= python3
 UV ?= $(shell command -v uv 2>/dev/null)
@@ -23,8 +25,18 @@ lint: uv
 
 uv:
 	@$(UV) --version >/dev/null 2>&1 || { \
-		echo "uv not found: installing it from PyPI (pip install --user uv)"; \
-		$(PYTHON) -m pip install --user --quiet uv 2>/dev/null \
-		|| $(PYTHON) -m pip install --user --quiet --break-system-packages uv; \
+		if $(PYTHON) -c 'import sys; sys.exit(sys.prefix == sys.base_prefix)' 2>/dev/null; then \
+			echo "uv not found: installing it from PyPI into the active virtualenv ($(PYTHON) -m pip install uv)"; \
+			$(PYTHON) -m pip install --quiet uv; \
+		else \
+			echo "uv not found: installing it from PyPI into your user site ($(PYTHON) -m pip install --user uv)"; \
+			$(PYTHON) -m pip install --user --quiet uv 2>/dev/null \
+			|| $(PYTHON) -m pip install --user --quiet --break-system-packages uv; \
+		fi; \
+	} || true
+	@$(UV) --version >/dev/null 2>&1 || { \
+		echo "could not install uv. Install it yourself, then run make again:" >&2; \
+		echo "  $(PYTHON) -m pip install uv    (inside a virtualenv), or" >&2; \
+		echo "  pipx install uv                (anywhere), or see https://docs.astral.sh/uv/" >&2; \
+		exit 1; \
 	}
-	@$(UV) --version >/dev/null 2>&1 || { echo "could not install uv (see https://docs.astral.sh/uv/)" >&2; exit 1; }

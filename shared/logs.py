@@ -25,6 +25,8 @@ _SECRET_PATTERNS = [
     re.compile(r"whsec_[A-Za-z0-9+/=_\-]{6,}"),
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=\-]{6,}"),
     re.compile(r"(?i)((?:token|secret|password|api_key)[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]{4,}"),
+    # the password of a URL: redis://:pw@host, postgresql://user:pw@host
+    re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://[^:/@\s]*:)[^@\s/]+(?=@)"),
 ]
 
 

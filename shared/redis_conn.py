@@ -15,7 +15,7 @@ _client: tuple[int, redis.Redis] | None = None
 
 
 def redis_url() -> str:
-    return get_settings().redis_url or DEFAULT_REDIS_URL
+    return get_settings().effective_redis_url or DEFAULT_REDIS_URL
 
 
 def get_redis() -> redis.Redis:
@@ -27,9 +27,3 @@ def get_redis() -> redis.Redis:
                 conn = redis.Redis.from_url(redis_url(), socket_timeout=5, socket_connect_timeout=3)
                 _client = (pid, conn)
     return _client[1]
-
-
-def reset_redis() -> None:
-    global _client
-    with _lock:
-        _client = None

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PRODUCTION_NEMO_BASE_URL = "https://mega-api-prod.nemovideo.ai"
@@ -23,6 +24,8 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".reelmill")
     database_url: str | None = None
     redis_url: str | None = None
+    # The broker's password, kept out of the URL (so a logged URL never carries it); any character works.
+    redis_password: SecretStr | None = None
 
     # --- upstream (NemoVideo) -----------------------------------------------------------------
     nemo_base_url: str = PRODUCTION_NEMO_BASE_URL
@@ -82,12 +85,28 @@ class Settings(BaseSettings):
     batch_max_bytes: int = 50 * 1024 * 1024
     batch_max_in_flight: int = 50
 
+    # --- artifacts: every render's MP4 copied to storage the operator controls (docs/artifacts.md) -------------
+    # "" (default): the local directory <data_dir>/artifacts; a path or file:///path: that directory;
+    # s3://bucket/prefix: an S3-compatible bucket (credentials the standard AWS way); "none": no mirroring.
+    artifact_store: str = ""
+    s3_endpoint_url: str | None = None  # for non-AWS S3-compatible stores (MinIO, R2, Ceph...)
+    artifact_presign: bool = False  # GET /v1/jobs/{id}/output answers 302 to a pre-signed URL (S3 stores)
+    artifact_presign_ttl_s: int = 900
+    artifact_retention_days: float | None = None  # None: keep forever; else the sweeper deletes older artifacts
+    artifact_max_attempts: int = 8  # download/store attempts before the artifact is marked failed
+    artifact_retry_base_s: float = 10.0
+    artifact_retry_max_s: float = 900.0
+    artifact_max_bytes: int = 16 * 1024**3  # a bigger body is refused (an upstream render is far smaller)
+
     # --- webhooks and outbound URLs -----------------------------------------------------------
     webhook_timeout_s: float = 15.0
     webhook_schedule_scale: float = 1.0  # multiplies the Standard Webhooks retry schedule (tests: 0.001)
     webhook_rotation_window_s: float = 24 * 3600.0
     outbound_allow_http: bool = False  # production sends https only
-    outbound_allow_private: bool = False  # tests and `reelmill up` allow loopback/private targets
+    outbound_allow_private: bool = False  # tests allow loopback/private targets
+    # Exact `host:port` targets allowed although private or plain http (`reelmill up --sim`: the simulator and the
+    # receiver the user names); JSON list in the environment: '["127.0.0.1:8300"]'.
+    outbound_allow_addresses: list[str] = Field(default_factory=list)
 
     # --- webhooks: test safety (added by the webhooks work) -----------------------------------
     # Tests set this: webhook deliveries go only to `localhost` or a loopback IP literal, anything else is refused
@@ -100,6 +119,27 @@ class Settings(BaseSettings):
     flower_password: SecretStr | None = None
     log_level: str = "INFO"
     log_json: bool = True
+    beat_schedule: Path | None = None  # beat's schedule file; default <data_dir>/celerybeat-schedule
+
+    # --- the CLI as an API client ------------------------------------------------------------
+    api_url: str | None = None  # the API `reelmill submit` / `batch` talk to; default http://127.0.0.1:8000
+    api_key: SecretStr | None = None  # REELMILL_API_KEY: the one name for the key, in the CLI and the banner
+    cli_poll_s: float = Field(1.0, gt=0)  # how often `submit --wait` / `batch status --wait` ask the API
+
+    @field_validator("s3_endpoint_url")
+    @classmethod
+    def _blank_is_none(cls, value: str | None) -> str | None:
+        return value.strip() or None if value is not None else None
+
+    @field_validator("artifact_store")
+    @classmethod
+    def _artifact_store(cls, value: str) -> str:
+        raw = value.strip()
+        if raw.startswith("s3://") and not raw[5:].split("/", 1)[0]:
+            raise ValueError("REELMILL_ARTIFACT_STORE: name the bucket, as s3://bucket/prefix")
+        if "://" in raw and not raw.startswith(("s3://", "file:///")):
+            raise ValueError("REELMILL_ARTIFACT_STORE: use a directory, file:///dir, s3://bucket/prefix or none")
+        return raw
 
     # --- derived ------------------------------------------------------------------------------
     @property
@@ -109,8 +149,36 @@ class Settings(BaseSettings):
         return f"sqlite:///{(self.data_dir / 'reelmill.db').resolve()}"
 
     @property
+    def effective_redis_url(self) -> str | None:
+        """``redis_url`` with ``redis_password`` put in (URL-quoted); None when no URL is configured."""
+        if not self.redis_url or self.redis_password is None:
+            return self.redis_url
+        return with_password(self.redis_url, self.redis_password.get_secret_value())
+
+    @property
+    def effective_beat_schedule(self) -> Path:
+        return self.beat_schedule or (self.data_dir / "celerybeat-schedule")
+
+    @property
     def effective_uploads_dir(self) -> Path:
         return self.uploads_dir or (self.data_dir / "uploads")
+
+    @property
+    def effective_artifact_store(self) -> str:
+        """The artifact store as a URL: ``none``, ``file:///abs/dir`` or ``s3://bucket/prefix``."""
+        raw = self.artifact_store.strip()
+        if raw.lower() == "none":
+            return "none"
+        if raw.startswith(("s3://", "file://")):
+            return raw
+        return (Path(raw) if raw else self.data_dir / "artifacts").resolve().as_uri()
+
+
+def with_password(url: str, password: str) -> str:
+    """``url`` (redis://host:port/db) with ``password`` as its credential, quoted so that any character works."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f":{quote(password, safe='')}@{host}"))
 
 
 @lru_cache(maxsize=1)

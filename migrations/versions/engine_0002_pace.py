@@ -1,7 +1,7 @@
 """engine: priorities, deadlines, tenants' weights and caps; indexes for the scheduler's picks
 
 Revision ID: engine_0002
-Revises: engine_0001
+Revises: a7f1c2e9b001
 """
 
 from collections.abc import Sequence
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "engine_0002"
-down_revision: str | None = "engine_0001"
+down_revision: str | None = "a7f1c2e9b001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

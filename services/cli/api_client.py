@@ -8,7 +8,6 @@ a 4xx is the caller's input (exit code 2), anything else is a failure on the way
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -59,12 +58,15 @@ class ApiClient:
 
     @classmethod
     def from_env(cls) -> ApiClient:
-        key = os.environ.get("REELMILL_API_KEY", "").strip()
+        from shared.settings import get_settings
+
+        settings = get_settings()
+        key = settings.api_key.get_secret_value().strip() if settings.api_key else ""
         if not key:
             raise ApiError(
                 "set REELMILL_API_KEY to your API key (`reelmill keys create --tenant NAME` makes one)", usage=True
             )
-        return cls(os.environ.get("REELMILL_API_URL", DEFAULT_URL), key)
+        return cls(settings.api_url or DEFAULT_URL, key)
 
     def close(self) -> None:
         self.http.close()

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+from services.cli import term
 from services.cli.api_client import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -44,7 +45,7 @@ def submit(
     webhook_events: Annotated[str | None, typer.Option(help="Which job events: start,progress,completed.")] = None,
 ) -> None:
     """Submit a batch. Without --wait, exit 0 once the API accepted it."""
-    console = Console()
+    console = term.console()
     fields = {"on_error": on_error}
     if max_in_flight is not None:
         fields["max_in_flight"] = str(max_in_flight)
@@ -72,7 +73,7 @@ def status(
     ] = False,
 ) -> None:
     """Show a batch's status and counts; with --wait, follow it to the end."""
-    console = Console()
+    console = term.console()
     try:
         client = ApiClient.from_env()
         batch = client.get_batch(batch_id)
@@ -101,7 +102,7 @@ def results(
             sys.stdout.buffer.flush()
         else:
             _save(chunks, output)
-            Console(stderr=True).print(f"wrote {escape(str(output))}", highlight=False)
+            term.console(stderr=True).print(f"wrote {escape(str(output))}", highlight=False)
     except ApiError as exc:
         raise typer.Exit(report_error(exc)) from None
     raise typer.Exit(EXIT_OK)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from services.cli import batch, keys, serve, sim, submit, up
+from services.cli import artifacts, batch, download, keys, serve, sim, submit, up
 
 app = typer.Typer(
     name="reelmill",
@@ -27,9 +27,12 @@ app.command("sim", help="Run the NemoVideo simulator (for development, tests and
 
 # operators
 app.add_typer(keys.app, name="keys")
+app.add_typer(artifacts.app, name="artifacts")
 
 # API users (talk to a running API with REELMILL_API_URL / REELMILL_API_KEY)
 app.command("submit")(submit.submit)
+app.command("download")(download.download)
+batch.app.command("download")(download.batch_download)
 app.add_typer(batch.app, name="batch")
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -12,13 +11,16 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from services.cli import term
 from services.cli.api_client import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, ApiClient, ApiError, report_error
 
 FINAL = ("succeeded", "failed", "canceled")
 
 
 def poll_every() -> float:
-    return float(os.environ.get("REELMILL_CLI_POLL_S", "1.0"))
+    from shared.settings import get_settings
+
+    return get_settings().cli_poll_s
 
 
 def split_assets(assets: list[str]) -> tuple[list[str], list[Path]]:
@@ -44,7 +46,7 @@ def submit(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Download the MP4 here (implies --wait).")] = None,
 ) -> None:
     """Submit one job. Exit code: 0 succeeded (or accepted, without --wait), 1 failed, 2 bad input."""
-    console = Console()
+    console = term.console()
     try:
         urls, files = split_assets(asset or [])
         job: dict[str, Any] = {"prompt": prompt, "assets": urls}

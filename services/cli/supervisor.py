@@ -1,5 +1,6 @@
-"""A small process supervisor for `reelmill up`: children in their own process groups, their output teed to the
-terminal (prefixed by role) and to `<log_dir>/<role>.log`, stopped in stages, none left behind.
+"""A small process supervisor for `reelmill up`: children in their own process groups, their output written to
+`<log_dir>/<role>.log` (0600) and, for the lines ``show(role, line)`` picks, to the terminal (prefixed by role),
+stopped in stages, none left behind.
 
 Children die with the supervisor: each sets PR_SET_PDEATHSIG on Linux (the signal fires when the *thread* that
 forked it exits, so spawn from the main thread). Being in their own session, they do not get the terminal's
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +25,11 @@ from typing import BinaryIO, TextIO
 
 PR_SET_PDEATHSIG = 1
 PREFIX_WIDTH = 15
+TAIL_LINES = 20
+
+
+def show_everything(role: str, line: str) -> bool:
+    return True
 
 
 @dataclass(frozen=True)
@@ -66,6 +73,7 @@ class Child:
     def __init__(self, spec: ChildSpec, proc: subprocess.Popen, log: BinaryIO, sink: Callable[[str, str], None]):
         self.spec, self.proc, self.log = spec, proc, log
         self.exit_code: int | None = None
+        self.tail: deque[str] = deque(maxlen=TAIL_LINES)  # the last lines, to explain a death
         self._reader = threading.Thread(target=self._copy, args=(sink,), name=f"out-{spec.role}", daemon=True)
         self._reader.start()
 
@@ -79,7 +87,9 @@ class Child:
             with contextlib.suppress(OSError, ValueError):
                 self.log.write(raw)
                 self.log.flush()
-            sink(self.role, raw.decode("utf-8", "replace").rstrip("\n"))
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            self.tail.append(line)
+            sink(self.role, line)
 
     def exited(self) -> bool:
         """True once the process has exited; it stays a zombie (its pid and group id reserved) until reap()."""
@@ -118,12 +128,22 @@ def describe_exit(code: int) -> str:
 class Supervisor:
     """Starts children, reports the first one that dies, stops them in stages."""
 
-    def __init__(self, log_dir: Path, env: dict[str, str], out: TextIO | None = None) -> None:
-        self.log_dir, self.env = log_dir, env
+    def __init__(
+        self,
+        log_dir: Path,
+        env: dict[str, str],
+        out: TextIO | None = None,
+        show: Callable[[str, str], bool] = show_everything,
+    ) -> None:
+        self.log_dir, self.env, self.show = log_dir, env, show
         self.out = out or sys.stdout
         self.children: dict[str, Child] = {}
         self._lock = threading.Lock()
-        log_dir.mkdir(parents=True, exist_ok=True)
+        log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    def _child_line(self, role: str, line: str) -> None:
+        if self.show(role, line):
+            self.say(role, line)
 
     def say(self, role: str, line: str) -> None:
         with self._lock, contextlib.suppress(OSError, ValueError):
@@ -136,8 +156,15 @@ class Supervisor:
             self.out.write("\n" + "\n".join(lines) + "\n\n")
             self.out.flush()
 
+    def open_log(self, role: str) -> BinaryIO:
+        """``<log_dir>/<role>.log`` for appending, 0600, never through a symlink."""
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
+        fd = os.open(self.log_dir / f"{role}.log", flags, 0o600)
+        os.fchmod(fd, 0o600)
+        return os.fdopen(fd, "ab")
+
     def start(self, spec: ChildSpec) -> Child:
-        log = (self.log_dir / f"{spec.role}.log").open("ab")
+        log = self.open_log(spec.role)
         proc = subprocess.Popen(
             spec.argv,
             env={**self.env, **spec.env},
@@ -148,7 +175,7 @@ class Supervisor:
             # resolves nothing after fork: prctl was looked up at import, so this is safe with reader threads
             preexec_fn=_die_with_parent(spec.death_signal),
         )
-        child = Child(spec, proc, log, self.say)
+        child = Child(spec, proc, log, self._child_line)
         self.children[spec.role] = child
         return child
 
@@ -180,7 +207,3 @@ class Supervisor:
                     child.reap()
                     pending.remove(child)
             time.sleep(0.05)
-
-    def reap_all(self) -> None:
-        for child in self.children.values():
-            child.reap()

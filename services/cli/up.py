@@ -1,37 +1,56 @@
 """`reelmill up`: the whole service on one machine, as children of one supervisor.
 
-Start order: embedded Redis (unless REELMILL_REDIS_URL is set), migrations and the dev key (in this process), the
-simulator (--sim), the API, both workers, beat, Flower. Stop order: the API first (no new jobs), beat (no new
-sweeps), the workers (warm shutdown: running steps finish), Flower, the simulator, Redis last.
+Start order: the data dir (0700, locked: one `up` per data dir), the embedded Redis (unless REELMILL_REDIS_URL is
+set: password, persistence in the data dir), migrations and the dev key (in this process), recovery of what the
+last run left (services/cli/recover.py), the simulator (--sim), the API, the three workers (steps, streams,
+webhooks), beat, Flower; then the banner, then one line per job event. Children's output goes to
+`<data_dir>/logs/<role>.log` (errors are also shown). Stop order: the API first (no new jobs), beat (no new sweeps),
+the workers (warm shutdown: running steps finish), Flower, the simulator, Redis last (it saves its data).
 """
 
 from __future__ import annotations
 
 import errno
+import json
 import os
-import secrets
+import re
 import signal
 import socket
 import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import typer
 
+from services.cli import datadir, recover
 from services.cli.supervisor import Child, ChildSpec, Supervisor, describe_exit
+from services.cli.up_banner import Shown, banner, cli_invocation, dev_switches
+from services.cli.up_events import EventTail
 from shared import embedded_redis
 from shared.settings import Settings, get_settings
 
-STOP_STAGES = [["api"], ["beat"], ["worker-steps", "worker-streams"], ["flower"], ["sim"], ["redis"]]
+STOP_STAGES = [
+    ["api"],
+    ["beat"],
+    ["worker-steps", "worker-streams", "worker-webhooks"],
+    ["flower"],
+    ["sim"],
+    ["redis"],
+]
+WORKERS = ("worker-steps", "worker-streams", "worker-webhooks")
 DEV_TENANT = "dev"
-DEV_KEY_FILE = "dev-api-key"
+DEV_KEY_FILE = datadir.DEV_KEY_FILE
 START_TIMEOUT_S = 120.0
 SIM_TIME_SCALE = "0.05"
-SIM_RENDER_POLL_S = "2"
+SIM_RENDER_POLL_S = 2.0
+SIM_ANONYMOUS_CREDITS = 100_000
 HURRY_AFTER_S = 1.0
+ADDRESS = re.compile(r"^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.\-]+):(\d{1,5})$")
+IMPORTANT = re.compile(r'^\S+ (ERROR|CRITICAL) |"level": "(ERROR|CRITICAL)"')
 
 
 @dataclass(frozen=True)
@@ -44,6 +63,8 @@ class UpOptions:
     concurrency: int
     stream_concurrency: int
     stop_timeout: float
+    webhook_concurrency: int = 10
+    allow_receivers: tuple[str, ...] = field(default_factory=tuple)
 
 
 class StartFailed(Exception):
@@ -102,21 +123,38 @@ def http_url(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-def child_env(settings: Settings, opts: UpOptions, flower_password: str) -> dict[str, str]:
-    """The children's environment: ours, plus what makes them one service on this machine."""
-    env = dict(os.environ)
-    env["REELMILL_DATA_DIR"] = str(settings.data_dir.resolve())
-    env["PYTHONUNBUFFERED"] = "1"
-    env.setdefault("REELMILL_LOG_JSON", "false")  # a terminal reads text; set it to true for JSON lines
-    env.setdefault("REELMILL_PUBLIC_URL", http_url(opts.host, opts.port))
-    if settings.flower_password is None:
-        env["REELMILL_FLOWER_PASSWORD"] = flower_password
+def child_overrides(settings: Settings, opts: UpOptions) -> dict[str, Any]:
+    """Settings `up` changes for its children. With --sim: NemoVideo is the simulator, and outbound requests may
+    reach exactly the simulator's address (and the receivers given with --allow-receiver), not every private one."""
+    extra = [f"127.0.0.1:{opts.sim_port}"] if opts.sim else []
+    extra += list(opts.allow_receivers)
+    changes: dict[str, Any] = {}
+    if extra:
+        changes["outbound_allow_addresses"] = list(dict.fromkeys([*settings.outbound_allow_addresses, *extra]))
     if opts.sim:
-        env["REELMILL_NEMO_BASE_URL"] = http_url("127.0.0.1", opts.sim_port)
-        env["REELMILL_OUTBOUND_ALLOW_PRIVATE"] = "true"
-        env["REELMILL_OUTBOUND_ALLOW_HTTP"] = "true"
-        env.setdefault("REELMILL_RENDER_POLL_S", SIM_RENDER_POLL_S)
+        changes["nemo_base_url"] = http_url("127.0.0.1", opts.sim_port)
+        if "render_poll_s" not in settings.model_fields_set:
+            changes["render_poll_s"] = SIM_RENDER_POLL_S
+    return changes
+
+
+def child_env(settings: Settings, opts: UpOptions, flower_password: str | None) -> dict[str, str]:
+    """The children's environment: ours, plus what makes them one service on this machine. Secrets travel here,
+    never in a command line."""
+    env = dict(os.environ)
+    data_dir = settings.data_dir.resolve()
+    env["REELMILL_DATA_DIR"] = str(data_dir)
+    env["PYTHONUNBUFFERED"] = "1"
+    env.setdefault("REELMILL_LOG_JSON", "false")  # a person reads the log files; set it to true for JSON lines
+    env.setdefault("REELMILL_PUBLIC_URL", http_url(opts.host, opts.port))
+    if settings.flower_password is None and flower_password is not None:
+        env["REELMILL_FLOWER_PASSWORD"] = flower_password
+    for name, value in child_overrides(settings, opts).items():
+        env[f"REELMILL_{name.upper()}"] = json.dumps(value) if isinstance(value, list) else str(value)
+    if opts.sim:
         env.setdefault("REELMILL_SIM_TIME_SCALE", SIM_TIME_SCALE)
+        env.setdefault("REELMILL_SIM_ANONYMOUS_CREDITS", str(SIM_ANONYMOUS_CREDITS))
+        env.setdefault("REELMILL_SIM_STATE_FILE", str(data_dir / datadir.SIM_STATE_FILE))
     return env
 
 
@@ -124,28 +162,32 @@ def reelmill(*args: str) -> list[str]:
     return [sys.executable, "-m", "services.cli.main", *args]
 
 
+def worker_spec(role: str, queues: str, concurrency: int, stop_timeout: float) -> ChildSpec:
+    argv = reelmill("worker", "--queues", queues, "--concurrency", str(concurrency))
+    return ChildSpec(role, argv, stop_timeout=stop_timeout)
+
+
 def app_specs(opts: UpOptions) -> list[ChildSpec]:
-    """Every role after Redis, in start order."""
+    """Every role after Redis, in start order. Webhook deliveries have a worker of their own, so a slow receiver
+    never holds a thread a job step needs."""
     specs = []
     if opts.sim:
         specs.append(ChildSpec("sim", reelmill("sim", "--host", "127.0.0.1", "--port", str(opts.sim_port))))
-    worker_stop = opts.stop_timeout
     specs += [
         ChildSpec("api", reelmill("api", "--host", opts.host, "--port", str(opts.port))),
-        ChildSpec(
-            "worker-steps",
-            reelmill("worker", "--queues", "steps,webhooks", "--concurrency", str(opts.concurrency)),
-            stop_timeout=worker_stop,
-        ),
-        ChildSpec(
-            "worker-streams",
-            reelmill("worker", "--queues", "streams", "--concurrency", str(opts.stream_concurrency)),
-            stop_timeout=worker_stop,
-        ),
+        worker_spec("worker-steps", "steps", opts.concurrency, opts.stop_timeout),
+        worker_spec("worker-streams", "streams", opts.stream_concurrency, opts.stop_timeout),
+        # webhook deliveries and artifact copies: neither ever holds a job step's thread
+        worker_spec("worker-webhooks", "webhooks,artifacts", opts.webhook_concurrency, opts.stop_timeout),
         ChildSpec("beat", reelmill("beat")),
         ChildSpec("flower", reelmill("flower", "--host", opts.host, "--port", str(opts.flower_port))),
     ]
     return specs
+
+
+def important(role: str, line: str) -> bool:
+    """Child lines worth the terminal: errors. The rest is in the role's log file."""
+    return bool(IMPORTANT.search(line))
 
 
 # --- waiting -----------------------------------------------------------------------------------------------
@@ -159,13 +201,21 @@ def tcp_answers(host: str, port: int) -> bool:
         return False
 
 
+def explain_death(sup: Supervisor, child: Child, when: str) -> str:
+    """Show the dead child's last lines (they are in its log file too); the sentence that says what happened."""
+    code = describe_exit(child.reap())
+    for line in list(child.tail)[-10:]:
+        sup.say(child.role, line)
+    return f"{child.role} exited {when} ({code}); its log: {sup.log_dir / (child.role + '.log')}"
+
+
 def wait_ready(sup: Supervisor, child: Child, check: Callable[[], bool], stop: threading.Event) -> None:
     """Until ``check()`` passes; StartFailed if a child died or the wait timed out, StopRequested on a signal."""
     deadline = time.monotonic() + START_TIMEOUT_S
     while not check():
         dead = sup.first_dead()
         if dead is not None:
-            raise StartFailed(f"{dead.role} exited during start-up ({describe_exit(dead.reap())})")
+            raise StartFailed(explain_death(sup, dead, "during start-up"))
         if stop.is_set():
             raise StopRequested
         if time.monotonic() > deadline:
@@ -173,12 +223,15 @@ def wait_ready(sup: Supervisor, child: Child, check: Callable[[], bool], stop: t
         time.sleep(0.1)
 
 
-def start_redis(sup: Supervisor, workdir: Path, stop: threading.Event) -> str:
+def start_redis(sup: Supervisor, data_dir: Path, password: str, stop: threading.Event) -> str:
+    """The embedded broker: config (with the password) 0600 in <data_dir>/redis, data kept there too. Returns its
+    URL, without the password."""
     port = embedded_redis.free_port()
-    url = embedded_redis.url_for(port)
-    child = sup.start(ChildSpec("redis", embedded_redis.server_argv(port, workdir=workdir)))
-    wait_ready(sup, child, lambda: embedded_redis.ping(url), stop)
-    return url
+    workdir = data_dir / datadir.REDIS_DIR
+    config = embedded_redis.write_config(workdir / "valkey.conf", port, password, workdir=workdir)
+    child = sup.start(ChildSpec("redis", embedded_redis.server_argv(config)))
+    wait_ready(sup, child, lambda: embedded_redis.ping(embedded_redis.url_for(port, password=password)), stop)
+    return embedded_redis.url_for(port)
 
 
 def start_apps(sup: Supervisor, opts: UpOptions, stop: threading.Event) -> None:
@@ -196,26 +249,19 @@ def start_apps(sup: Supervisor, opts: UpOptions, stop: threading.Event) -> None:
 # --- the database and the dev key --------------------------------------------------------------------------
 
 
-def write_private(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text + "\n")
-    path.chmod(0o600)  # in case it existed with a wider mode
-
-
 def dev_key(data_dir: Path) -> str:
     """The stored dev key if it still authenticates against this database, else a new one (stored 0600)."""
     from shared.db import session_scope
     from shared.domain.errors import Unauthorized
     from shared.domain.tenants import authenticate, create_key
+    from shared.private_files import read_private, write_private
 
     path = data_dir / DEV_KEY_FILE
-    stored = path.read_text().strip() if path.is_file() else ""
+    stored = read_private(path)
     if stored:
         try:
             with session_scope() as session:
                 authenticate(session, stored)
-            path.chmod(0o600)
             return stored
         except Unauthorized:
             pass
@@ -243,33 +289,6 @@ def prepare_database(settings: Settings) -> str:
 # --- the command -------------------------------------------------------------------------------------------
 
 
-def banner(opts: UpOptions, settings: Settings, key: str, flower_password: str) -> list[str]:
-    api = http_url(opts.host, opts.port)
-    if settings.flower_password is None:
-        auth = f"user {settings.flower_user}, password {flower_password}"
-    else:
-        auth = f"user {settings.flower_user}, password from REELMILL_FLOWER_PASSWORD"
-    lines = [
-        "reelmill is up. Ctrl-C stops everything (press it again to stop waiting for running steps).",
-        f"  API docs   {api}/docs",
-        f"  Flower     {http_url(opts.host, opts.flower_port)}/  ({auth})",
-    ]
-    if opts.sim:
-        lines.append(f"  simulator  {http_url('127.0.0.1', opts.sim_port)}  (stands in for NemoVideo)")
-    lines += [
-        f"  logs       {settings.data_dir.resolve() / 'logs'}/<role>.log",
-        f"  dev API key (tenant '{DEV_TENANT}', kept in {settings.data_dir / DEV_KEY_FILE}):",
-        f"    {key}",
-        "  try:",
-        f"    curl -s {api}/v1/jobs -H 'Authorization: Bearer {key}' \\",
-        "      -H 'Content-Type: application/json' -d '{\"prompt\": \"a paper boat sailing down a rainy street\"}'",
-        f"    curl -s {api}/v1/jobs -H 'Authorization: Bearer {key}'",
-        f"  or: REELMILL_API_URL={api} REELMILL_API_KEY={key} \\",
-        "        reelmill submit 'a paper boat sailing down a rainy street' --wait",
-    ]
-    return lines
-
-
 def install_signals(stop: threading.Event, hurry: threading.Event) -> None:
     """First SIGINT/SIGTERM/SIGHUP: stop in order. Another one a second later: kill what is still running.
     (One Ctrl-C can arrive twice: from the terminal and forwarded by a wrapper such as `uv run`.)"""
@@ -287,21 +306,78 @@ def install_signals(stop: threading.Event, hurry: threading.Event) -> None:
         signal.signal(sig, handler)
 
 
-def run(opts: UpOptions, settings: Settings, sup: Supervisor, stop: threading.Event) -> int:
-    """Start everything, then watch: 0 when asked to stop, 1 when a child died."""
-    flower_password = sup.env.get("REELMILL_FLOWER_PASSWORD", "")
-    if not settings.redis_url:
-        sup.env["REELMILL_REDIS_URL"] = start_redis(sup, settings.data_dir.resolve(), stop)
-    key = prepare_database(settings)
-    start_apps(sup, opts, stop)
-    sup.announce(banner(opts, settings, key, flower_password))
-    while not stop.wait(0.2):
-        dead = sup.first_dead()
-        if dead is not None:
-            sup.say("reelmill", f"{dead.role} exited unexpectedly ({describe_exit(dead.reap())}); stopping everything")
-            return 1
-    sup.say("reelmill", "stopping: api, beat, workers (warm), flower, sim, redis")
-    return 0
+@dataclass
+class Run:
+    """One `up`: its options, settings, data dir, supervisor and stop event."""
+
+    opts: UpOptions
+    settings: Settings
+    data_dir: Path
+    sup: Supervisor
+    stop: threading.Event
+
+    def broker(self) -> tuple[Settings, bool]:
+        """Start the embedded Redis unless one is configured; the settings that reach it, and whether it is ours."""
+        if self.settings.redis_url:
+            return self.settings, False
+        password = datadir.redis_password(self.data_dir)
+        url = start_redis(self.sup, self.data_dir, password, self.stop)
+        self.sup.env["REELMILL_REDIS_URL"] = url
+        self.sup.env["REELMILL_REDIS_PASSWORD"] = password
+        return recover.broker_settings(self.settings, url, password), True
+
+    def recover(self, broker: Settings, embedded: bool) -> None:
+        try:
+            resent, restored = recover.recover(broker, self.data_dir, embedded)
+        except Exception as exc:  # the sweeper will do it, only later
+            self.sup.say("reelmill", f"could not recover the last run's work at once ({type(exc).__name__})")
+            return
+        if resent or restored:
+            self.sup.say("reelmill", f"picked up the last run: {resent} jobs re-sent, {restored} tasks requeued")
+
+    def shown(self, key: str) -> Shown:
+        opts, env = self.opts, self.sup.env
+        return Shown(
+            api=http_url(opts.host, opts.port),
+            flower=http_url(opts.host, opts.flower_port),
+            sim=http_url("127.0.0.1", opts.sim_port) if opts.sim else None,
+            sim_credits=f"{int(env.get('REELMILL_SIM_ANONYMOUS_CREDITS', '0')):,}" if opts.sim else None,
+            data_dir=self.data_dir,
+            key=key,
+            flower_user=self.settings.flower_user,
+            flower_password=None if self.settings.flower_password else env.get("REELMILL_FLOWER_PASSWORD"),
+            cli=cli_invocation(),
+        )
+
+    def start(self) -> None:
+        broker, embedded = self.broker()
+        key = prepare_database(self.settings)
+        self.recover(broker, embedded)
+        start_apps(self.sup, self.opts, self.stop)
+        datadir.record_workers(self.data_dir, [self.sup.children[r].proc.pid for r in WORKERS])
+        api = http_url(self.opts.host, self.opts.port)
+        datadir.record_running(self.data_dir, api, external_database=bool(self.settings.database_url))
+        child = self.settings.model_copy(update=child_overrides(self.settings, self.opts))
+        self.sup.announce(banner(self.shown(key), dev_switches(child)))
+        EventTail(lambda line: self.sup.say(time.strftime("%H:%M:%S"), line), self.stop).start()
+
+    def watch(self) -> int:
+        """0 when asked to stop, 1 when a child died."""
+        while not self.stop.wait(0.2):
+            dead = self.sup.first_dead()
+            if dead is not None:
+                self.sup.say("reelmill", f"{explain_death(self.sup, dead, 'unexpectedly')}; stopping everything")
+                return 1
+        self.sup.say("reelmill", "stopping: api, beat, workers (warm), flower, sim, redis")
+        return 0
+
+
+def parse_receivers(values: list[str]) -> tuple[str, ...]:
+    for value in values:
+        match = ADDRESS.match(value)
+        if not match or not 0 < int(match.group(2)) < 65536:
+            raise typer.BadParameter(f"{value!r} is not host:port (e.g. 127.0.0.1:9000)", param_hint="--allow-receiver")
+    return tuple(values)
 
 
 def up(
@@ -310,12 +386,20 @@ def up(
     port: int = typer.Option(8000, help="API port."),
     flower_port: int = typer.Option(5555, help="Flower port."),
     sim_port: int = typer.Option(8300, help="Simulator port (loopback only)."),
-    concurrency: int = typer.Option(20, help="Threads of the steps+webhooks worker."),
+    concurrency: int = typer.Option(20, help="Threads of the steps worker."),
     stream_concurrency: int = typer.Option(50, help="Threads of the streams worker (one per open SSE stream)."),
+    webhook_concurrency: int = typer.Option(10, help="Threads of the webhooks worker (deliveries only)."),
+    allow_receiver: list[str] = typer.Option(  # noqa: B008
+        [], "--allow-receiver", help="host:port of a local webhook receiver to allow (repeatable)."
+    ),
     stop_timeout: float = typer.Option(30.0, help="Seconds a worker may take to finish its steps on Ctrl-C."),
 ) -> None:
     """Run the whole service here: API, workers, beat, Flower (+ Redis, + simulator). Ctrl-C stops it all."""
-    opts = UpOptions(host, port, flower_port, sim_port, sim, concurrency, stream_concurrency, stop_timeout)
+    receivers = parse_receivers(allow_receiver)
+    opts = UpOptions(
+        host, port, flower_port, sim_port, sim, concurrency, stream_concurrency, stop_timeout,
+        webhook_concurrency, receivers,
+    )  # fmt: skip
     problem = check_ports(opts)
     if problem:
         typer.echo(f"reelmill up: {problem}", err=True)
@@ -324,22 +408,40 @@ def up(
 
 
 def supervise(opts: UpOptions, settings: Settings) -> int:
-    if settings.redis_url and not embedded_redis.ping(settings.redis_url):
+    if settings.redis_url and not embedded_redis.ping(settings.effective_redis_url or ""):
         typer.echo("reelmill up: REELMILL_REDIS_URL is set but its server does not answer PING", err=True)
         return 1
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    os.umask(0o077)  # everything this process and its children create is private: the database, logs, uploads
+    data_dir = datadir.prepare(settings.data_dir)
+    try:
+        lock = datadir.hold_lock(data_dir)
+    except datadir.DataDirBusy as exc:
+        typer.echo(f"reelmill up: {exc}", err=True)
+        return 2
+    with lock:
+        return supervise_locked(opts, settings, data_dir)
+
+
+def supervise_locked(opts: UpOptions, settings: Settings, data_dir: Path) -> int:
     stop, hurry = threading.Event(), threading.Event()
     install_signals(stop, hurry)
-    sup = Supervisor(settings.data_dir / "logs", child_env(settings, opts, secrets.token_urlsafe(12)))
+    flower_password = None if settings.flower_password else datadir.flower_password(data_dir)
+    env = child_env(settings, opts, flower_password)
+    sup = Supervisor(data_dir / datadir.LOG_DIR, env, show=important)
+    sup.say("reelmill", f"starting in {data_dir} (logs in {sup.log_dir})")
+    run = Run(opts, settings, data_dir, sup, stop)
     code = 1
     try:
-        code = run(opts, settings, sup, stop)
+        run.start()
+        code = run.watch()
     except StartFailed as exc:
         sup.say("reelmill", f"could not start: {exc}; stopping everything")
     except StopRequested:
         code = 0
         sup.say("reelmill", "stopping before start-up finished")
     finally:
+        stop.set()
         sup.stop(STOP_STAGES, hurry)
+        datadir.forget_running()
         sup.say("reelmill", "all stopped" if code == 0 else f"stopped (exit {code})")
     return code

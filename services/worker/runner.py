@@ -18,9 +18,10 @@ from sqlmodel import Session, select
 
 from services.worker import flow, lease, retry
 from services.worker.context import LeaseLost, StepContext
-from services.worker.outcome import Cancel, Fail, Outcome, describe
+from services.worker.outcome import Cancel, Fail, Finish, NextTurn, Outcome, describe
 from services.worker.steps import message, record, render, setup, verify
 from shared import metrics
+from shared.artifacts.plan import plan_mirror
 from shared.db import session_scope
 from shared.db.hooks import after_commit
 from shared.domain import dispatch, job_end
@@ -159,6 +160,7 @@ def _cancel(ctx: StepContext) -> Cancel:
 def apply(step: Step, outcome: Outcome) -> Step | None:
     ctx, settings, now = step.ctx, get_settings(), utcnow()
     job, seq, before = ctx.job, ctx.job.step_seq, Stage(ctx.job.stage)
+    recorded = ctx.turn if job.stage == S.record and isinstance(outcome, Finish | NextTurn) else None
     plan = flow.decide(job, ctx.turns, outcome, now=now, progress_every_s=settings.progress_event_min_s)
     if step.resumed is not None:
         plan.events.insert(0, ("job.stage", {"stage": step.resumed.value}))
@@ -169,6 +171,8 @@ def apply(step: Step, outcome: Outcome) -> Step | None:
         if not _write(session, step, seq):
             log.warning("lease lost before the outcome was written (%s); dropped", describe(outcome))
             return None
+        if recorded is not None:  # the turn's output became the job's: copy it to the artifact store
+            plan_mirror(session, job, recorded)  # (before the events: `job.succeeded` shows the pending copy)
         _emit(session, job, ctx.turns, plan)
         _after(session, job, plan)
         _free_capacity(session, ctx, before, plan)

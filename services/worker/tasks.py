@@ -11,18 +11,20 @@ from services.worker.app import celery_app
 from services.worker.delivery import deliver as deliver_webhook
 from services.worker.delivery import resend_lost_deliveries
 from services.worker.lease import process_owner
+from services.worker.mirror import mirror_artifact
 from services.worker.runner import claim, run_chain, run_step
 from services.worker.sweeper import resend_expired_jobs, sweep_once
+from shared.artifacts.sweep import sweep_artifacts
 from shared.domain import batches
 from shared.tables import Stage
 from shared.taskq.celery import install_celery_dispatcher
-from shared.taskq.queues import STREAMS, TASK_ADVANCE, TASK_DELIVER, TASK_STREAM, TASK_SWEEP
+from shared.taskq.queues import STREAMS, TASK_ADVANCE, TASK_DELIVER, TASK_MIRROR, TASK_STREAM, TASK_SWEEP
 
 install_celery_dispatcher(celery_app)
 
 # What the periodic sweep checks, in order: jobs whose lease ran out, deliveries due but not attempted, batches
-# whose job-end step was lost.
-SWEEPS = (resend_expired_jobs, resend_lost_deliveries, batches.sweep_batches)
+# whose job-end step was lost, artifacts whose copy was lost or whose retention ran out.
+SWEEPS = (resend_expired_jobs, resend_lost_deliveries, batches.sweep_batches, sweep_artifacts)
 
 # A database that refuses a connection (restarting, out of connection slots) must not cost the message: the task
 # is sent again with backoff (and if every retry fails, the sweeper finds the job from its row later).
@@ -70,6 +72,12 @@ def _stop_event_loop(**_: object) -> None:
 def deliver(delivery_id: str) -> None:
     """Make one webhook delivery attempt when it is due (webhooks queue)."""
     deliver_webhook(delivery_id)
+
+
+@celery_app.task(name=TASK_MIRROR, ignore_result=True, **DB_RETRY)
+def mirror(artifact_id: str) -> None:
+    """Copy one render output into the artifact store (artifacts queue)."""
+    mirror_artifact(artifact_id)
 
 
 @celery_app.task(name=TASK_SWEEP, ignore_result=True)

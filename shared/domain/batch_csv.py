@@ -411,7 +411,7 @@ class ErrorSpool:
 
 # ---- results.csv ---------------------------------------------------------------------------------------
 
-RESULT_COLUMNS = ("line", "external_id", "status", "output_url", "error")
+RESULT_COLUMNS = ("line", "external_id", "status", "output_url", "error", "artifact_url", "artifact_sha256")
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 

@@ -29,6 +29,7 @@ from typing import Any
 from sqlalchemy import JSON, Table, func, insert, literal, update
 from sqlmodel import Session, select
 
+from shared.artifacts.views import output_url
 from shared.db import get_engine, session_scope
 from shared.domain import credit_admission
 from shared.domain.batch_csv import MAX_REPORTED_ERRORS, CheckedRow, ErrorSpool, Scan, check_size, checked_rows
@@ -39,7 +40,7 @@ from shared.domain.jobs import cancel_job
 from shared.domain.priority import cancel_after_s, priority_rank
 from shared.ids import new_id
 from shared.settings import get_settings
-from shared.tables import Batch, BatchRowError, BatchStatus, Job, JobStatus, JobTurn, Stage
+from shared.tables import Artifact, ArtifactStatus, Batch, BatchRowError, BatchStatus, Job, JobStatus, JobTurn, Stage
 from shared.timeutil import iso, utcnow
 from shared.urlguard import ForbiddenUrl, check_url
 
@@ -480,22 +481,40 @@ def _decode_line_cursor(cursor: str) -> int:
 
 # ---- results ---------------------------------------------------------------------------------------------
 
-ResultRow = tuple[int, str | None, str, str | None, str | None]  # line, external_id, status, output_url, error
+RESULT_FIELDS = (Job.batch_line, Job.external_id, Job.status, Job.output, Job.error_code, Job.error_message)
+# line, external_id, status, output_url, error, artifact_url, artifact_sha256
+ResultRow = tuple[int, str | None, str, str | None, str | None, str | None, str | None]
 
 
 def result_rows(session: Session, batch_id: str) -> Iterator[ResultRow]:
     """One row per input row, in input order: the jobs and the skipped rows, both read as streams."""
+    latest = (  # the job's artifact: its latest turn's (the job's output is that turn's)
+        select(Artifact.id)
+        .where(Artifact.job_id == Job.id)
+        .order_by(Artifact.turn_seq.desc())
+        .limit(1)
+        .correlate(Job)
+        .scalar_subquery()
+    )
     jobs = session.exec(
-        select(Job.batch_line, Job.external_id, Job.status, Job.output, Job.error_code, Job.error_message)
+        select(*RESULT_FIELDS, Job.id, Artifact.status, Artifact.turn_seq, Artifact.sha256)
+        .outerjoin(Artifact, Artifact.id == latest)
         .where(Job.batch_id == batch_id)
         .order_by(Job.batch_line)
         .execution_options(yield_per=CHUNK)
     )
     job_rows = (
-        (line or 0, ext, status, (output or {}).get("url"), _error_text(code, message))
-        for line, ext, status, output, code, message in jobs
+        (line or 0, ext, status, (output or {}).get("url"), _error_text(code, message), *_artifact_cells(*art))
+        for line, ext, status, output, code, message, *art in jobs
     )
     yield from heapq.merge(job_rows, _skipped_rows(session, batch_id), key=lambda row: row[0])
+
+
+def _artifact_cells(job_id: str, status: str | None, seq: int | None, sha256: str | None) -> tuple[str | None, ...]:
+    """The artifact's URL and sha256 once it is stored (empty cells before, or without one)."""
+    if status != ArtifactStatus.stored.value or seq is None:
+        return None, None
+    return output_url(job_id, seq), sha256
 
 
 def _skipped_rows(session: Session, batch_id: str) -> Iterator[ResultRow]:
@@ -508,7 +527,7 @@ def _skipped_rows(session: Session, batch_id: str) -> Iterator[ResultRow]:
     for line, group in itertools.groupby(errors, key=lambda row: row[0]):
         items = list(group)
         text = "; ".join(f"{col}: {msg}" if col else msg for _, _, col, msg in items)
-        yield line, items[0][1], "skipped", None, text
+        yield line, items[0][1], "skipped", None, text, None, None
 
 
 def _error_text(code: str | None, message: str | None) -> str | None:

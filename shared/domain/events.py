@@ -1,7 +1,9 @@
 """The outbox writer: `emit` adds an event row (and its webhook deliveries) to the caller's transaction.
 
 Event types
-- webhook events: job.started, job.progress, job.succeeded, job.failed, job.canceled, batch.completed;
+- webhook events: job.started, job.progress, job.succeeded, job.failed, job.canceled, batch.completed, and
+  job.artifact.stored / job.artifact.failed when a job's output has been copied to the artifact store, or could
+  not be (filter `artifact`; shared/artifacts/);
 - live-only events (the `GET /v1/jobs/{id}/events` stream): job.stage, job.message, job.still_working,
   job.revision.
 A job's `webhook_events` filter (start / progress / completed) picks the webhook events it wants.
@@ -20,12 +22,14 @@ from shared.tables import Delivery, Event, GoneEndpoint
 from shared.timeutil import utcnow
 
 TERMINAL_EVENTS = ("job.succeeded", "job.failed", "job.canceled")
+ARTIFACT_EVENTS = ("job.artifact.stored", "job.artifact.failed")
 FILTER_EVENTS: dict[str, tuple[str, ...]] = {
     "start": ("job.started",),
     "progress": ("job.progress",),
     "completed": TERMINAL_EVENTS,
+    "artifact": ARTIFACT_EVENTS,
 }
-WEBHOOK_EVENTS = frozenset({"job.started", "job.progress", *TERMINAL_EVENTS, "batch.completed"})
+WEBHOOK_EVENTS = frozenset({"job.started", "job.progress", *TERMINAL_EVENTS, *ARTIFACT_EVENTS, "batch.completed"})
 DEFAULT_FILTER = ("start", "completed")
 
 

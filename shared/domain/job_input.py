@@ -17,7 +17,7 @@ from shared.urlguard import ForbiddenUrl, check_url
 
 OUTPUT_FORMATS = ("mp4",)
 OUTPUT_QUALITIES = ("low", "medium", "high")
-EVENT_FILTERS = ("start", "progress", "completed")
+EVENT_FILTERS = ("start", "progress", "completed", "artifact")
 LANGUAGE_RE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 MAX_STEPS = 20
 

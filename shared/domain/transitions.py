@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import Session
 
+from shared.artifacts.views import artifacts_for
 from shared.domain import job_end
 from shared.domain.events import emit, wanted
 from shared.domain.views import job_public, load_public
@@ -36,7 +37,7 @@ def job_event(
     if data is None and type == "job.progress" and not (job.webhook_url and wanted(type, job.webhook_events)):
         data = {"status": job.status.value, "stage": job.stage.value, "progress": job.progress}
     if data is None:
-        data = job_public(job, turns) if turns is not None else _loaded_public(session, job)
+        data = _public(session, job, turns) if turns is not None else _loaded_public(session, job)
     emit(
         session,
         tenant_id=job.tenant_id,
@@ -47,6 +48,11 @@ def job_event(
         webhook_url=job.webhook_url,
         webhook_filter=job.webhook_events,
     )
+
+
+def _public(session: Session, job: Job, turns: Sequence[JobTurn]) -> dict[str, Any]:
+    session.flush()  # an artifact planned in this transaction shows as pending
+    return job_public(job, turns, artifacts_for(session, [job.id])[job.id])
 
 
 def _loaded_public(session: Session, job: Job) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
+from shared.artifacts.views import ArtifactsByTurn, artifacts_for, job_artifact, with_artifact
 from shared.settings import get_settings
 from shared.tables import Job, JobTurn
 from shared.timeutil import iso
@@ -20,10 +21,11 @@ def job_urls(job_id: str) -> dict[str, str]:
         "events": f"{base}/events",
         "messages": f"{base}/messages",
         "timeline": f"{base}/timeline",
+        "output": f"{base}/output",
     }
 
 
-def turn_public(turn: JobTurn) -> dict[str, Any]:
+def turn_public(turn: JobTurn, artifacts: ArtifactsByTurn | None = None) -> dict[str, Any]:
     error = {"code": turn.error_code, "message": turn.error_message} if turn.error_code else None
     return {
         "index": turn.seq,
@@ -33,7 +35,7 @@ def turn_public(turn: JobTurn) -> dict[str, Any]:
         "status": turn.status,
         "messages": list(turn.messages or []),
         "timeline": turn.timeline,
-        "output": turn.output,
+        "output": with_artifact(turn.output, (artifacts or {}).get(turn.seq)),
         "error": error,
         "suggested_job": turn.suggested_job,
         "intent": turn.intent,
@@ -42,7 +44,8 @@ def turn_public(turn: JobTurn) -> dict[str, Any]:
     }
 
 
-def job_public(job: Job, turns: Sequence[JobTurn]) -> dict[str, Any]:
+def job_public(job: Job, turns: Sequence[JobTurn], artifacts: ArtifactsByTurn | None = None) -> dict[str, Any]:
+    """The job as the API shows it; ``artifacts`` (turn seq -> row) fills each output's `artifact`."""
     ordered = sorted(turns, key=lambda t: t.seq)
     timeline = next((t.timeline for t in reversed(ordered) if t.timeline), None)
     error = {"code": job.error_code, "message": job.error_message} if job.error_code else None
@@ -56,7 +59,7 @@ def job_public(job: Job, turns: Sequence[JobTurn]) -> dict[str, Any]:
         "language": job.language,
         "assets": list(job.assets or []),
         "files": [{"filename": f["filename"], "size": f["size"]} for f in job.files or []],
-        "output": job.output,
+        "output": with_artifact(job.output, job_artifact(job.output, artifacts or {})),
         "messages": [m for t in ordered for m in (t.messages or [])],
         "timeline": timeline,
         "error": error,
@@ -68,7 +71,7 @@ def job_public(job: Job, turns: Sequence[JobTurn]) -> dict[str, Any]:
         "external_id": job.external_id,
         "webhook": job.webhook_url,
         "webhook_events_filter": list(job.webhook_events or []),
-        "revisions": [turn_public(t) for t in ordered],
+        "revisions": [turn_public(t, artifacts) for t in ordered],
         "urls": job_urls(job.id),
     }
 
@@ -84,4 +87,4 @@ def turns_for(session: Session, job_ids: Iterable[str]) -> dict[str, list[JobTur
 
 
 def load_public(session: Session, job: Job) -> dict[str, Any]:
-    return job_public(job, turns_for(session, [job.id])[job.id])
+    return job_public(job, turns_for(session, [job.id])[job.id], artifacts_for(session, [job.id])[job.id])

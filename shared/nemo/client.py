@@ -12,7 +12,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from pathlib import Path
@@ -70,6 +70,8 @@ PATH_RENDER = "/api/render/proxy/lambda"
 PATH_RENDER_ONE = "/api/render/proxy/lambda/{rid}"
 PATH_RENDER_CANCEL = "/api/render/proxy/lambda/{rid}/cancel"
 PATH_RENDER_DOWNLOAD = "/api/render/proxy/{rid}/download"
+DOWNLOAD_CHUNK = 256 * 1024
+MAX_REDIRECTS = 5
 UPLOAD_READ_TIMEOUT_S = 300.0  # the upstream may probe a large file before it answers
 # Transport errors raised before a request could reach the upstream: a message that met one was not sent.
 NOT_SENT_ERRORS = (
@@ -491,43 +493,113 @@ class NemoClient:
 
     def download_render(self, render_id: str, dest: Path, *, profile: ProfileArg = None) -> Path:
         """The render's MP4, streamed to ``dest`` (written to ``dest.part`` first, then renamed)."""
-        prof = self._profile(profile)
-        path = PATH_RENDER_DOWNLOAD.format(rid=_seg(render_id))
-        return self._authed(lambda token: self._download(path, Path(dest), prof, token, RenderNotFound))
+        return _save(self.open_render(render_id, profile=profile), Path(dest))
 
     def download_url(self, url: str, dest: Path) -> Path:
         """GET a render's output URL to ``dest``. Our token goes only to NemoVideo's own origin, never a CDN."""
-        if _origin(url) == _origin(self.base_url):
-            return self._authed(lambda token: self._download(url, Path(dest), self.profile, token, None))
-        return self._download(url, Path(dest), self.profile, None, None)
+        return _save(self.open_url(url), Path(dest))
 
-    def _download(
-        self, url: str, dest: Path, profile: SkillProfile, token: str | None, not_found: type[NemoError] | None
-    ) -> Path:
+    def open_render(self, render_id: str, *, profile: ProfileArg = None) -> ByteStream:
+        """The render's MP4 from the download endpoint, as an open stream of chunks (close it, or use ``with``)."""
+        prof = self._profile(profile)
+        path = PATH_RENDER_DOWNLOAD.format(rid=_seg(render_id))
+        return self._authed(lambda token: self._open(path, prof, token, RenderNotFound, None))
+
+    def open_url(self, url: str, *, guard: Callable[[str], object] | None = None) -> ByteStream:
+        """A render's output URL as an open stream of chunks. Our token goes only to NemoVideo's own origin.
+        ``guard(url)`` (the outbound-URL check) is called on the URL and on every redirect it leads to."""
+        if _origin(url) == _origin(self.base_url):
+            return self._authed(lambda token: self._open(url, self.profile, token, None, None))
+        return self._open(url, self.profile, None, None, guard)
+
+    def _open(
+        self,
+        url: str,
+        profile: SkillProfile,
+        token: str | None,
+        not_found: type[NemoError] | None,
+        guard: Callable[[str], object] | None,
+    ) -> ByteStream:
         headers = self._headers(profile, token) if token else {}
-        started = time.perf_counter()
         shown = urlsplit(url).path or url  # no query string: it may hold a signature
-        status: int | str = "error"
-        part = dest.with_name(dest.name + ".part")
+        started = time.perf_counter()
         try:
-            with self._http.stream("GET", url, headers=headers, follow_redirects=True) as resp:
-                status = resp.status_code
-                if resp.status_code != 200:
-                    resp.read()
-                    self._reply(resp, token=token, profile=profile, not_found=not_found)
-                    raise ProtocolError(f"download answered HTTP {resp.status_code}", http_status=status)
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                with part.open("wb") as out:
-                    for chunk in resp.iter_bytes():
-                        out.write(chunk)
-            os.replace(part, dest)
-            return dest
+            resp = self._get_following(url, headers, guard)
         except httpx.HTTPError as exc:
-            status = type(exc).__name__
+            _log_request("GET", shown, type(exc).__name__, started)
+            raise _transport_error("GET", shown, exc) from exc
+        if resp.status_code == 200:
+            return ByteStream(resp, shown, started)
+        try:
+            resp.read()
+            self._reply(resp, token=token, profile=profile, not_found=not_found)
+            raise ProtocolError(f"download answered HTTP {resp.status_code}", http_status=resp.status_code)
+        except httpx.HTTPError as exc:
             raise _transport_error("GET", shown, exc) from exc
         finally:
-            part.unlink(missing_ok=True)
-            _log_request("GET", shown, status, started)
+            resp.close()
+            _log_request("GET", shown, resp.status_code, started)
+
+    def _get_following(
+        self, url: str, headers: dict[str, str], guard: Callable[[str], object] | None
+    ) -> httpx.Response:
+        """GET ``url`` as a stream; with a ``guard``, redirects are followed here, each hop checked first."""
+        for _ in range(MAX_REDIRECTS + 1):
+            if guard is not None:
+                guard(url)
+            request = self._http.build_request("GET", url, headers=headers)
+            resp = self._http.send(request, stream=True, follow_redirects=guard is None)
+            if guard is None or not resp.is_redirect:
+                return resp
+            resp.close()
+            url = str(resp.url.join(resp.headers.get("location", "")))
+        raise ProtocolError(f"download: more than {MAX_REDIRECTS} redirects")
+
+
+class ByteStream:
+    """An open download: iterate it for the body in chunks (transport errors become ``UpstreamConnectionError``);
+    closing it releases the connection. Nothing is buffered beyond one chunk."""
+
+    def __init__(self, response: httpx.Response, shown: str, started: float) -> None:
+        self.response = response
+        self._shown = shown
+        self._started = started
+
+    @property
+    def content_length(self) -> int | None:
+        value = self.response.headers.get("content-length", "")
+        return int(value) if value.isdigit() else None
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            yield from self.response.iter_bytes(DOWNLOAD_CHUNK)
+        except httpx.HTTPError as exc:
+            raise _transport_error("GET", self._shown, exc) from exc
+
+    def close(self) -> None:
+        if not self.response.is_closed:
+            self.response.close()
+            _log_request("GET", self._shown, self.response.status_code, self._started)
+
+    def __enter__(self) -> ByteStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _save(stream: ByteStream, dest: Path) -> Path:
+    part = dest.with_name(dest.name + ".part")
+    try:
+        with stream:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            with part.open("wb") as out:
+                for chunk in stream:
+                    out.write(chunk)
+        os.replace(part, dest)
+        return dest
+    finally:
+        part.unlink(missing_ok=True)
 
 
 def message_body(session_id: str, text: str) -> dict[str, Any]:

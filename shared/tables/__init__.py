@@ -1,5 +1,6 @@
 """The database tables. Importing this package registers every table on ``SQLModel.metadata``."""
 
+from shared.tables.artifact import Artifact, ArtifactStatus
 from shared.tables.batch import Batch, BatchRowError
 from shared.tables.credential import UpstreamCredential
 from shared.tables.enums import (
@@ -20,6 +21,8 @@ __all__ = [
     "ACTIVE_JOB_STATUSES",
     "TERMINAL_JOB_STATUSES",
     "ApiKey",
+    "Artifact",
+    "ArtifactStatus",
     "Batch",
     "BatchRowError",
     "BatchStatus",

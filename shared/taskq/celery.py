@@ -28,6 +28,7 @@ from shared.taskq.queues import (
     STREAM_STAGES,
     TASK_ADVANCE,
     TASK_DELIVER,
+    TASK_MIRROR,
     TASK_ROUTES,
     TASK_STREAM,
     TASK_SWEEP,
@@ -35,7 +36,7 @@ from shared.taskq.queues import (
 
 
 def broker_url(settings: Settings) -> str:
-    return settings.redis_url or DEFAULT_REDIS_URL
+    return settings.effective_redis_url or DEFAULT_REDIS_URL
 
 
 def create_celery(settings: Settings, include: Sequence[str] = ()) -> Celery:
@@ -87,6 +88,9 @@ class CeleryDispatcher:
         self.app.send_task(
             TASK_DELIVER, args=[delivery_id], queue=TASK_ROUTES[TASK_DELIVER], countdown=countdown or None
         )
+
+    def artifact(self, artifact_id: str, countdown: float = 0.0) -> None:
+        self.app.send_task(TASK_MIRROR, args=[artifact_id], queue=TASK_ROUTES[TASK_MIRROR], countdown=countdown or None)
 
 
 def install_celery_dispatcher(app: Celery | None = None) -> None:

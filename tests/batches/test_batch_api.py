@@ -90,11 +90,11 @@ def test_skip_runs_the_good_rows_and_reports_the_bad(api, tenant) -> None:
     assert count_rows(BatchRowError, batch_id=batch["id"]) == 2
     rows = results_of(api, tenant, batch["id"])
     assert rows == [
-        ["line", "external_id", "status", "output_url", "error"],
-        ["2", "e1", "queued", "", ""],
-        ["3", "e2", "skipped", "", "prompt: must not be blank"],
-        ["4", "e3", "skipped", "", "quality: 'ultra' is not allowed; use 'low', 'medium' or 'high'"],
-        ["5", "'=cmd|' /C calc'!A0", "queued", "", ""],
+        ["line", "external_id", "status", "output_url", "error", "artifact_url", "artifact_sha256"],
+        ["2", "e1", "queued", "", "", "", ""],
+        ["3", "e2", "skipped", "", "prompt: must not be blank", "", ""],
+        ["4", "e3", "skipped", "", "quality: 'ultra' is not allowed; use 'low', 'medium' or 'high'", "", ""],
+        ["5", "'=cmd|' /C calc'!A0", "queued", "", "", "", ""],
     ]
 
 
@@ -112,11 +112,11 @@ def test_results_in_input_order_with_outputs_and_errors(api, tenant) -> None:
     finish([jobs[1].id], "failed")
     rows = results_of(api, tenant, batch["id"])
     assert rows[1:] == [
-        ["2", "e0", "succeeded", "https://cdn.example/v.mp4", ""],
-        ["3", "e1", "failed", "", "upstream_failed: -the render failed"],
-        ["4", "e2", "succeeded", "https://cdn.example/v.mp4", ""],
-        ["5", "e3", "queued", "", ""],
-        ["6", "e4", "queued", "", ""],
+        ["2", "e0", "succeeded", "https://cdn.example/v.mp4", "", "", ""],  # no artifact row: empty cells
+        ["3", "e1", "failed", "", "upstream_failed: -the render failed", "", ""],
+        ["4", "e2", "succeeded", "https://cdn.example/v.mp4", "", "", ""],
+        ["5", "e3", "queued", "", "", "", ""],
+        ["6", "e4", "queued", "", "", "", ""],
     ]
 
 
@@ -151,7 +151,7 @@ def test_jobs_are_listed_in_input_order_with_pages(api, tenant) -> None:
         (
             {"webhook_events_filter": "start,done"},
             "webhook_events_filter",
-            "unknown event filter 'done'; choose from start, progress, completed",
+            "unknown event filter 'done'; choose from start, progress, completed, artifact",
         ),
         ({"colour": "red"}, "colour", "unknown form field 'colour'"),
     ],

@@ -135,6 +135,6 @@ def test_a_batch_on_sqlite_the_laptop_default(tmp_path, database, no_credit_admi
     assert (made.batch.total, made.scan.good, made.scan.bad_rows) == (2500, 2499, 1)
     assert recorder.jobs == []  # the scheduler admits them (services/worker/scheduler.py)
     assert [r[0] for r in results] == list(range(2, 2502))
-    assert results[3][2:] == ("skipped", None, "quality: 'ultra' is not allowed; use 'low', 'medium' or 'high'")
+    assert results[3][2:5] == ("skipped", None, "quality: 'ultra' is not allowed; use 'low', 'medium' or 'high'")
     assert len(turns) == 2499 and {t.status for t in turns} == {"pending"}
     engine.dispose()

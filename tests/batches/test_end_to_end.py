@@ -96,10 +96,10 @@ def test_a_thousand_rows_end_to_end_with_results_line_by_line(stack_ready, tenan
     assert done["status"] == "completed"
     assert done["counts"]["succeeded"] == 999 and done["counts"]["failed"] == 0, done["counts"]
     rows = results(api, tenant, done)
-    assert rows[0] == ["line", "external_id", "status", "output_url", "error"]
+    assert rows[0] == ["line", "external_id", "status", "output_url", "error", "artifact_url", "artifact_sha256"]
     assert len(rows) == 1 + 1003
     for (want_line, want_id, want_status), row in zip(expected, rows[1:], strict=True):
-        got_line, got_id, status, output_url, error = row
+        got_line, got_id, status, output_url, error = row[:5]
         assert (int(got_line), got_id, status) == (want_line, want_id, want_status), row
         if status == "succeeded":
             assert output_url.startswith(stack.test_env()["REELMILL_NEMO_BASE_URL"] + "/"), row

@@ -101,7 +101,7 @@ def test_batch_submit_without_wait_then_status_and_results(cli: Cli, tmp_path: P
     fetched = cli.run("batch", "results", batch_id, "-o", str(out))
     assert fetched.returncode == 0, fetched.stderr
     lines = out.read_text().splitlines()
-    assert lines[0] == "line,external_id,status,output_url,error"
+    assert lines[0] == "line,external_id,status,output_url,error,artifact_url,artifact_sha256"
     assert lines[1].startswith("2,'=1+1,") and lines[2].startswith("3,c,")
     to_stdout = cli.run("batch", "results", batch_id)
     assert to_stdout.stdout.splitlines() == lines

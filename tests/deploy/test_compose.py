@@ -13,12 +13,12 @@ import pytest
 import yaml
 
 from shared.settings import Settings
-from shared.taskq.queues import ALL_QUEUES, STREAMS
+from shared.taskq.queues import ALL_QUEUES, ARTIFACTS, STEPS, STREAMS, WEBHOOKS
 from tests.deploy.cli_paths import parse_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
-APP_ROLES = {"api", "worker-steps", "worker-streams", "beat", "flower"}
+APP_ROLES = {"api", "worker-steps", "worker-streams", "worker-webhooks", "worker-artifacts", "beat", "flower"}
 ALL_SERVICES = APP_ROLES | {"redis", "postgres", "migrate", "sim"}
 SECRET_NAME = re.compile(r"PASSWORD|TOKEN|SECRET|API_KEY", re.I)
 
@@ -73,14 +73,20 @@ def test_service_command_exists_in_the_cli(compose: dict[str, Any], name: str) -
         assert params["host"] == "0.0.0.0"  # reachable from the other containers and the published port
 
 
-def test_workers_cover_every_queue(compose: dict[str, Any]) -> None:
-    served = set()
-    for name in ("worker-steps", "worker-streams"):
+def test_workers_cover_every_queue_one_each(compose: dict[str, Any]) -> None:
+    """Webhook deliveries and artifact copies run on workers of their own: a slow receiver or a slow download
+    never holds a job step's thread."""
+    served = {}
+    for name in ("worker-steps", "worker-streams", "worker-webhooks", "worker-artifacts"):
         _, params = parse_cli(compose["services"][name]["command"])
-        served |= set(params["queues"].split(","))
-    assert served == set(ALL_QUEUES)
-    _, streams = parse_cli(compose["services"]["worker-streams"]["command"])
-    assert streams["queues"] == STREAMS
+        served[name] = params["queues"]
+    assert served == {
+        "worker-steps": STEPS,
+        "worker-streams": STREAMS,
+        "worker-webhooks": WEBHOOKS,
+        "worker-artifacts": ARTIFACTS,
+    }
+    assert set(served.values()) == set(ALL_QUEUES)
 
 
 def test_app_services_wait_for_the_migration(compose: dict[str, Any]) -> None:
@@ -93,10 +99,20 @@ def test_app_services_wait_for_the_migration(compose: dict[str, Any]) -> None:
 
 def test_health_checks_and_named_volumes(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    for name in ("api", "worker-steps", "worker-streams", "flower", "redis", "postgres", "sim"):
+    for name in (
+        "api",
+        "worker-steps",
+        "worker-streams",
+        "worker-webhooks",
+        "worker-artifacts",
+        "flower",
+        "redis",
+        "postgres",
+        "sim",
+    ):
         assert services[name]["healthcheck"]["test"], name
     mounted = {v.split(":")[0] for svc in services.values() for v in svc.get("volumes", [])}
-    assert {"pg-data", "redis-data", "uploads"} <= mounted <= set(compose["volumes"])
+    assert {"pg-data", "redis-data", "uploads", "artifacts"} <= mounted <= set(compose["volumes"])
 
 
 def test_workers_outlive_their_longest_step_on_stop(compose: dict[str, Any]) -> None:
@@ -115,3 +131,25 @@ def test_no_secret_is_written_into_the_file(compose: dict[str, Any]) -> None:
     assert compose["services"]["flower"]["environment"]["REELMILL_FLOWER_PASSWORD"].startswith(
         "${REELMILL_FLOWER_PASSWORD:?"
     )
+
+
+def test_flower_is_published_on_loopback_only_with_a_required_password(compose: dict[str, Any]) -> None:
+    flower = compose["services"]["flower"]
+    assert [p.split(":")[0] for p in flower["ports"]] == ["127.0.0.1"]
+    assert flower["environment"]["REELMILL_FLOWER_PASSWORD"].startswith("${REELMILL_FLOWER_PASSWORD:?")
+    text = COMPOSE.read_text()
+    assert "CHANGE-ME" not in text and ":-demo" not in text and "=demo" not in text
+
+
+def test_redis_requires_a_password_from_the_environment(compose: dict[str, Any]) -> None:
+    redis = compose["services"]["redis"]
+    script = " ".join(redis["command"])
+    assert redis["environment"]["REELMILL_REDIS_PASSWORD"].startswith("${REELMILL_REDIS_PASSWORD:?")
+    assert "requirepass" in script and "$$REELMILL_REDIS_PASSWORD" in script
+    assert "--requirepass" not in script  # never on a command line
+    for command in ("FLUSHALL", "FLUSHDB", "CONFIG", "DEBUG", "SHUTDOWN", "KEYS"):
+        assert command in script, command
+    assert "REDISCLI_AUTH" in " ".join(redis["healthcheck"]["test"])
+    app_env = compose["services"]["api"]["environment"]
+    assert app_env["REELMILL_REDIS_URL"] == "redis://redis:6379/0"  # the password travels on its own
+    assert app_env["REELMILL_REDIS_PASSWORD"] == redis["environment"]["REELMILL_REDIS_PASSWORD"]

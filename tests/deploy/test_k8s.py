@@ -43,11 +43,11 @@ def by_kind(docs: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
     return {d["metadata"]["name"]: d for d in docs if d["kind"] == kind}
 
 
-def containers(docs: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
-    """(workload name, pod spec, container) for every Deployment and Job."""
+def containers(docs: list[dict[str, Any]], kinds: tuple[str, ...] = ("Deployment", "Job")):
+    """(workload name, pod spec, container) for every workload of ``kinds`` (reelmill's own: Deployments, Jobs)."""
     found = []
     for doc in docs:
-        if doc["kind"] in {"Deployment", "Job"}:
+        if doc["kind"] in kinds:
             pod = doc["spec"]["template"]["spec"]
             found += [(doc["metadata"]["name"], pod, c) for c in pod["containers"]]
     return found
@@ -76,7 +76,8 @@ def test_every_builtin_manifest_passes_strict_validation(docs: list[dict[str, An
     result = kubernetes_validate(paths)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count(" passed for resource ") + result.stderr.count(" passed for resource ") == len(paths)
-    assert len(paths) == len(docs) - 2  # the two ScaledObjects are the only kinds skipped
+    scaled = [d for d in docs if d["kind"] == "ScaledObject"]
+    assert len(scaled) == 4 and len(paths) == len(docs) - len(scaled)  # ScaledObjects are the only kinds skipped
 
 
 def test_strict_validation_rejects_an_unknown_field(tmp_path: Path) -> None:
@@ -98,6 +99,8 @@ def test_container_commands_exist_in_the_cli(docs: list[dict[str, Any]]) -> None
         "reelmill-api": "api",
         "reelmill-worker-steps": "worker",
         "reelmill-worker-streams": "worker",
+        "reelmill-worker-webhooks": "worker",
+        "reelmill-worker-artifacts": "worker",
         "reelmill-beat": "beat",
         "reelmill-flower": "flower",
         "reelmill-migrate": "migrate",
@@ -117,9 +120,14 @@ def env_sources(docs: list[dict[str, Any]]) -> set[str]:
 
 def test_scaled_objects_watch_the_lists_their_workers_consume(docs: list[dict[str, Any]]) -> None:
     deployments, scaled = by_kind(docs, "Deployment"), by_kind(docs, "ScaledObject")
-    assert set(scaled) == {"reelmill-worker-steps", "reelmill-worker-streams"}
+    assert set(scaled) == {
+        "reelmill-worker-steps",
+        "reelmill-worker-streams",
+        "reelmill-worker-webhooks",
+        "reelmill-worker-artifacts",
+    }
     watched: set[str] = set()
-    for name, obj in scaled.items():
+    for name, obj in scaled.items():  # each worker serves one queue and scales on that queue alone
         spec = obj["spec"]
         target = deployments[spec["scaleTargetRef"]["name"]]
         assert "replicas" not in target["spec"], "KEDA owns the replica count"
@@ -165,15 +173,21 @@ def test_probes(docs: list[dict[str, Any]]) -> None:
     assert api["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert api["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert pods["reelmill-flower"]["livenessProbe"]["httpGet"]["path"] == "/healthcheck"
-    for name, node in (("reelmill-worker-steps", "steps+webhooks@"), ("reelmill-worker-streams", "streams@")):
+    workers = (("reelmill-worker-steps", "steps@"), ("reelmill-worker-streams", "streams@"))
+    for name, node in (
+        *workers,
+        ("reelmill-worker-webhooks", "webhooks@"),
+        ("reelmill-worker-artifacts", "artifacts@"),
+    ):
         command = " ".join(pods[name]["livenessProbe"]["exec"]["command"])
         assert "inspect ping" in command and f'"{node}$HOSTNAME"' in command, name
 
 
 def test_security_and_resources(docs: list[dict[str, Any]]) -> None:
-    for name, pod, container in containers(docs):
+    for name, pod, container in containers(docs, ("Deployment", "Job", "StatefulSet")):
         assert pod["securityContext"]["runAsNonRoot"] is True, name
-        assert pod["securityContext"]["runAsUser"] == IMAGE_UID, name
+        if name != "redis":
+            assert pod["securityContext"]["runAsUser"] == IMAGE_UID, name
         assert pod["automountServiceAccountToken"] is False, name
         sec = container["securityContext"]
         assert sec["readOnlyRootFilesystem"] is True and sec["allowPrivilegeEscalation"] is False, name
@@ -193,14 +207,24 @@ def test_singletons_budgets_and_autoscaling(docs: list[dict[str, Any]]) -> None:
     for pdb in by_kind(docs, "PodDisruptionBudget").values():
         labels = pdb["spec"]["selector"]["matchLabels"]
         selected |= {n for n, d in deployments.items() if d["spec"]["selector"]["matchLabels"] == labels}
-    assert selected == {"reelmill-api", "reelmill-worker-steps", "reelmill-worker-streams"}
+    assert selected == {
+        "reelmill-api",
+        "reelmill-worker-steps",
+        "reelmill-worker-streams",
+        "reelmill-worker-webhooks",
+        "reelmill-worker-artifacts",
+    }
 
 
-def test_secret_template_holds_only_placeholders(docs: list[dict[str, Any]]) -> None:
+def test_secret_template_holds_no_value(docs: list[dict[str, Any]]) -> None:
+    """Nothing to forget to replace: every value is empty, and the pods refuse to run on empty secrets."""
     secret = by_kind(docs, "Secret")["reelmill-secrets"]
-    assert "placeholder" in secret["metadata"]["annotations"]["reelmill/template"]
-    for key, value in secret["stringData"].items():
-        assert value == "" or "CHANGE-ME" in value, key
+    assert "empty values" in secret["metadata"]["annotations"]["reelmill/template"]
+    assert set(secret["stringData"]) >= {"REELMILL_REDIS_PASSWORD", "REELMILL_FLOWER_PASSWORD", "REELMILL_DATABASE_URL"}
+    assert all(value == "" for value in secret["stringData"].values())
+    for path in K8S.glob("*.yaml"):
+        text = path.read_text()
+        assert "CHANGE-ME" not in text and "demo" not in text.lower(), path.name
 
 
 def test_kustomize_builds_the_base() -> None:
@@ -214,3 +238,70 @@ def test_kustomize_builds_the_base() -> None:
     images = {c["image"] for d in built if d["kind"] in {"Deployment", "Job"}
               for c in d["spec"]["template"]["spec"]["containers"]}  # fmt: skip
     assert len(images) == 1 and images != {"reelmill"}, "one image, renamed by kustomize"
+
+
+# --- the broker and who may reach it -------------------------------------------------------------------------
+
+
+def workloads(docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {d["metadata"]["name"]: d for d in docs if d["kind"] in {"Deployment", "Job"}}
+
+
+def pod_labels(doc: dict[str, Any]) -> dict[str, str]:
+    return doc["spec"]["template"]["metadata"]["labels"]
+
+
+def admitted(policy: dict[str, Any], labels: dict[str, str]) -> bool:
+    """Whether a pod with ``labels`` in the namespace matches one of the policy's ingress sources."""
+    for rule in policy["spec"]["ingress"]:
+        for source in rule["from"]:
+            selector = source["podSelector"]
+            exprs = selector.get("matchExpressions", [])
+            if all(labels.get(k) == v for k, v in selector.get("matchLabels", {}).items()) and all(
+                labels.get(e["key"]) in e["values"] for e in exprs if e["operator"] == "In"
+            ):
+                return True
+    return False
+
+
+def test_workers_serve_one_queue_each_and_webhooks_have_their_own(docs: list[dict[str, Any]]) -> None:
+    deployments = by_kind(docs, "Deployment")
+    assert queues_of(deployments["reelmill-worker-steps"]) == {"steps"}
+    assert queues_of(deployments["reelmill-worker-streams"]) == {"streams"}
+    assert queues_of(deployments["reelmill-worker-webhooks"]) == {"webhooks"}
+
+
+def test_redis_requires_the_secret_password_and_never_shows_it(docs: list[dict[str, Any]]) -> None:
+    redis = by_kind(docs, "StatefulSet")["redis"]["spec"]["template"]["spec"]["containers"][0]
+    script = " ".join(redis["command"] + redis["args"])
+    assert "requirepass" in script and "$REELMILL_REDIS_PASSWORD" in script
+    assert "--requirepass" not in script  # never on the command line
+    assert 'test -n "$REELMILL_REDIS_PASSWORD"' in script  # an empty Secret value stops it
+    for command in ("FLUSHALL", "FLUSHDB", "CONFIG", "DEBUG", "SHUTDOWN", "KEYS"):
+        assert command in script, command
+    source = next(e for e in redis["env"] if e["name"] == "REELMILL_REDIS_PASSWORD")["valueFrom"]["secretKeyRef"]
+    assert source == {"name": "reelmill-secrets", "key": "REELMILL_REDIS_PASSWORD"}
+    for name, _, container in containers(docs):
+        for entry in container.get("env", []):
+            if entry["name"] == "REELMILL_REDIS_URL":
+                assert "PASSWORD" not in entry["value"] and "@" not in entry["value"], name
+
+
+def test_network_policies_admit_only_reelmills_pods(docs: list[dict[str, Any]]) -> None:
+    policies = by_kind(docs, "NetworkPolicy")
+    redis_labels = pod_labels(by_kind(docs, "StatefulSet")["redis"])
+    assert all(
+        redis_labels.get(k) == v for k, v in policies["reelmill-redis"]["spec"]["podSelector"]["matchLabels"].items()
+    )
+    postgres = policies["reelmill-postgres"]["spec"]
+    assert postgres["podSelector"]["matchLabels"] == {"app.kubernetes.io/component": "postgres"}
+    for policy, port in ((policies["reelmill-redis"], 6379), (policies["reelmill-postgres"], 5432)):
+        assert policy["spec"]["policyTypes"] == ["Ingress"]
+        assert [p["port"] for rule in policy["spec"]["ingress"] for p in rule["ports"]] == [port]
+    labels = {name: pod_labels(d) for name, d in workloads(docs).items()}
+    for name, pod in labels.items():
+        assert admitted(policies["reelmill-redis"], pod) == (name != "reelmill-migrate"), name
+        assert admitted(policies["reelmill-postgres"], pod) == (name != "reelmill-flower"), name
+    strangers = [{"app.kubernetes.io/name": "other", "app.kubernetes.io/component": "api"}, {"app": "debug"}]
+    assert not any(admitted(p, s) for p in policies.values() for s in strangers)
+    assert not admitted(policies["reelmill-redis"], redis_labels)  # not even Redis itself

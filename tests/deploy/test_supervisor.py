@@ -151,3 +151,28 @@ def test_children_die_when_the_supervisor_is_killed(tmp_path: Path) -> None:
         wait_until(lambda: not gone([child]), timeout=10)
     finally:
         proc.kill()
+
+
+def test_only_the_lines_show_picks_reach_the_terminal_and_logs_are_private(tmp_path: Path) -> None:
+    picked = Supervisor(
+        tmp_path / "logs", env=dict(os.environ), out=io.StringIO(), show=lambda r, line: "ERROR" in line
+    )
+    child = picked.start(ChildSpec("api", python("print('started'); print('12:00:00 ERROR boom'); print('done')")))
+    wait_until(child.exited)
+    child.reap()
+    assert picked.out.getvalue().splitlines() == [f"{'api':<15}| 12:00:00 ERROR boom"]
+    log = tmp_path / "logs" / "api.log"
+    assert log.read_text() == "started\n12:00:00 ERROR boom\ndone\n"  # everything is in the file
+    assert oct(log.stat().st_mode & 0o777) == "0o600"
+    assert oct((tmp_path / "logs").stat().st_mode & 0o777) == "0o700"
+    assert list(child.tail) == ["started", "12:00:00 ERROR boom", "done"]  # kept to explain a death
+
+
+def test_a_log_path_that_is_a_symlink_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "elsewhere").write_text("")
+    (tmp_path / "logs" / "api.log").symlink_to(tmp_path / "elsewhere")
+    sup = Supervisor(tmp_path / "logs", env=dict(os.environ), out=io.StringIO())
+    with pytest.raises(OSError):
+        sup.start(ChildSpec("api", python("print('x')")))
+    assert (tmp_path / "elsewhere").read_text() == ""

@@ -20,10 +20,13 @@ from tests.utils.net import free_port
 BANNER = "reelmill is up."
 
 
-def clean_env(data_dir: Path, **extra: str) -> dict[str, str]:
-    """Our environment without any REELMILL_* or token setting, so `up` uses its own defaults."""
+def clean_env(data_dir: Path | None, **extra: str) -> dict[str, str]:
+    """Our environment without any REELMILL_* or token setting, so `up` uses its own defaults; `up` records where
+    it runs under XDG_STATE_HOME, kept beside the data dir (never the real ~/.local/state)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("REELMILL_") and k != "NEMO_TOKEN"}
-    env.update(REELMILL_DATA_DIR=str(data_dir), **extra)
+    if data_dir is not None:
+        env.update(REELMILL_DATA_DIR=str(data_dir), XDG_STATE_HOME=str(data_dir.parent / "xdg-state"))
+    env.update(extra)
     return env
 
 
@@ -49,6 +52,8 @@ class Up:
     sim_port: int = field(default_factory=free_port)
     lines: list[str] = field(default_factory=list)
     proc: subprocess.Popen | None = None
+    python: str = sys.executable  # the interpreter that runs `reelmill up` (the 3.12/3.13 smoke tests pick theirs)
+    extra_args: list[str] = field(default_factory=list)
 
     @property
     def api(self) -> str:
@@ -60,7 +65,8 @@ class Up:
 
     def argv(self) -> list[str]:
         ports = ["--port", str(self.port), "--flower-port", str(self.flower_port), "--sim-port", str(self.sim_port)]
-        return [sys.executable, "-m", "services.cli.main", "up", *(["--sim"] if self.sim else []), *ports]
+        sim = ["--sim"] if self.sim else []
+        return [self.python, "-m", "services.cli.main", "up", *sim, *ports, *self.extra_args]
 
     def start(self) -> Up:
         env = clean_env(self.data_dir, **self.extra_env)
@@ -88,6 +94,10 @@ class Up:
             if time.monotonic() > deadline:
                 raise AssertionError(f"no {text!r} within {timeout} s:\n{self.output()[-4000:]}")
             time.sleep(0.1)
+
+    def again(self) -> Up:
+        """A new `up` on the same data dir and settings (new ports: the old ones may linger in TIME_WAIT)."""
+        return Up(self.data_dir, self.sim, dict(self.extra_env), python=self.python, extra_args=list(self.extra_args))
 
     def banner_value(self, pattern: str) -> str:
         match = re.search(pattern, self.output())

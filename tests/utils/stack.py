@@ -56,6 +56,8 @@ def test_env() -> dict[str, str]:
         "REELMILL_UPSTREAM_RPS": "2000",
         "REELMILL_STILL_WORKING_EVERY_S": "1",
         "REELMILL_WEBHOOK_SCHEDULE_SCALE": "0.001",
+        "REELMILL_ARTIFACT_RETRY_BASE_S": "0.3",
+        "REELMILL_ARTIFACT_RETRY_MAX_S": "2",
         "REELMILL_LOG_JSON": "true",
         "REELMILL_PUBLIC_URL": "http://testserver",
         "REELMILL_SIM_TIME_SCALE": "0.01",
@@ -167,7 +169,9 @@ def start_process(name: str, args: list[str], env: dict[str, str] | None = None)
     return Proc(name, popen, log)
 
 
-def start_worker(name: str, queues: str = "steps,webhooks,streams", concurrency: int = 40, **env: str) -> Proc:
+def start_worker(
+    name: str, queues: str = "steps,webhooks,streams,artifacts", concurrency: int = 40, **env: str
+) -> Proc:
     proc = start_process(
         name,
         ["worker", "--queues", queues, "--concurrency", str(concurrency), "--hostname", f"{name}-{RUN_ID}@%h"],

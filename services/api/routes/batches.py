@@ -16,6 +16,7 @@ from sqlmodel import Session
 from services.api.deps import SessionDep, TenantDep
 from services.api.multipart import FormData, StreamingForm
 from services.api.routes.jobs import parse_statuses
+from shared.artifacts.views import artifacts_for
 from shared.db import get_engine
 from shared.domain import batches
 from shared.domain.batch_csv import RESULT_COLUMNS, safe_cell
@@ -144,8 +145,9 @@ def jobs(
         session, batch, status=parse_statuses(status), cursor=cursor, limit=limit
     )
     turns = turns_for(session, [j.id for j in rows])
+    artifacts = artifacts_for(session, [j.id for j in rows])
     return {
-        "data": [job_public(j, turns[j.id]) for j in rows],
+        "data": [job_public(j, turns[j.id], artifacts[j.id]) for j in rows],
         "next_cursor": next_cursor,
         "has_more": next_cursor is not None,
     }

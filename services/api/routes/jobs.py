@@ -15,6 +15,7 @@ from sqlmodel import Session, select
 
 from services.api.deps import SessionDep, TenantDep
 from services.api.job_intake import read_json_spec, read_multipart_spec
+from shared.artifacts.views import artifacts_for
 from shared.db import get_engine
 from shared.domain.credit_admission import admit
 from shared.domain.errors import ValidationFailed
@@ -159,8 +160,9 @@ def index(
         limit=limit,
     )
     turns = turns_for(session, [j.id for j in jobs])
+    artifacts = artifacts_for(session, [j.id for j in jobs])
     return {
-        "data": [job_public(j, turns[j.id]) for j in jobs],
+        "data": [job_public(j, turns[j.id], artifacts[j.id]) for j in jobs],
         "next_cursor": next_cursor,
         "has_more": next_cursor is not None,
     }
