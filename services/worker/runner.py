@@ -18,20 +18,19 @@ from sqlmodel import Session, select
 
 from services.worker import flow, lease, retry
 from services.worker.context import LeaseLost, StepContext
-from services.worker.outcome import Cancel, Fail, Finish, NextTurn, Outcome, describe
+from services.worker.outcome import Fail, Finish, NextTurn, Outcome, describe
 from services.worker.steps import message, record, render, setup, verify
 from shared import metrics
 from shared.artifacts.plan import plan_mirror
 from shared.db import session_scope
 from shared.db.hooks import after_commit
 from shared.domain import dispatch, job_end
-from shared.domain.priority import DEADLINE_MESSAGE
 from shared.domain.transitions import STATUS_EVENTS, job_event
 from shared.logs import job_context
 from shared.nemo.upstream import get_pace, paced_client
 from shared.settings import get_settings
 from shared.tables import Job, JobTurn, Stage
-from shared.timeutil import as_utc, utcnow
+from shared.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 S = Stage
@@ -128,7 +127,7 @@ def run_one(step: Step) -> Step | None:
     started = time.monotonic()
     stage = Stage(ctx.job.stage)
     try:
-        outcome = _cancel(ctx) if ctx.job.cancel_requested or ctx.cancel_requested() else _run(ctx, stage)
+        outcome = ctx.canceled() if ctx.job.cancel_requested or ctx.cancel_requested() else _run(ctx, stage)
     except LeaseLost:
         log.warning("lease lost during %s; another worker has the job", stage.value)
         return None
@@ -146,15 +145,6 @@ def _run(ctx: StepContext, stage: Stage) -> Outcome:
         log.error("job %s is at stage %r, which no handler runs", ctx.job.id, stage.value)
         return Fail("internal", f"reelmill cannot run stage {stage.value!r} ({exc})")
     return handler(ctx)
-
-
-def _cancel(ctx: StepContext) -> Cancel:
-    turn, job = ctx.turn, ctx.job
-    render_id = turn.render_id if turn.render_submitted and not turn.output else None
-    deadline = as_utc(job.deadline_at)
-    if deadline is not None and deadline <= utcnow():
-        return Cancel(render_id, code="deadline", message=DEADLINE_MESSAGE)
-    return Cancel(render_id)
 
 
 def apply(step: Step, outcome: Outcome) -> Step | None:

@@ -21,7 +21,7 @@ import time
 from datetime import datetime
 
 from services.worker.context import StepContext
-from services.worker.outcome import Advance, Cancel, Outcome, RetryAfter
+from services.worker.outcome import Advance, Outcome, RetryAfter
 from shared.nemo.draft import draft_fingerprint
 from shared.nemo.errors import NemoError
 from shared.nemo.gui import translate
@@ -45,7 +45,7 @@ def message(ctx: StepContext) -> Outcome:
     try:
         result = send(ctx)
     except StreamCanceled:
-        return Cancel()
+        return ctx.canceled()
     except NemoError as exc:
         refused(ctx, exc)
         raise
