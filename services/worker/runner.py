@@ -27,6 +27,7 @@ from shared.db.hooks import after_commit
 from shared.domain import dispatch, job_end
 from shared.domain.transitions import STATUS_EVENTS, job_event
 from shared.logs import job_context
+from shared.nemo.client import one_pace_per_step
 from shared.nemo.upstream import get_pace, paced_client
 from shared.settings import get_settings
 from shared.tables import Job, JobTurn, Stage
@@ -127,7 +128,8 @@ def run_one(step: Step) -> Step | None:
     started = time.monotonic()
     stage = Stage(ctx.job.stage)
     try:
-        outcome = ctx.canceled() if ctx.job.cancel_requested or ctx.cancel_requested() else _run(ctx, stage)
+        with one_pace_per_step():
+            outcome = ctx.canceled() if ctx.job.cancel_requested or ctx.cancel_requested() else _run(ctx, stage)
     except LeaseLost:
         log.warning("lease lost during %s; another worker has the job", stage.value)
         return None

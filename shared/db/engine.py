@@ -16,6 +16,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
 
+from shared.db.stats import count_statements
 from shared.settings import get_settings
 
 _lock = threading.Lock()
@@ -53,6 +54,7 @@ def get_engine() -> Engine:
         with _lock:
             if _engine is None or _engine_pid != pid:
                 _engine = make_engine(get_settings().effective_database_url)
+                count_statements(_engine)
                 _engine_pid = pid
     return _engine
 

@@ -13,7 +13,8 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
+from contextvars import ContextVar
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol, TypeVar
@@ -88,6 +89,21 @@ def _seg(value: str) -> str:
 
 
 POOL_SHARDS = 16
+
+
+_step_paid: ContextVar[list[bool] | None] = ContextVar("reelmill_step_paid", default=None)
+
+
+@contextmanager
+def one_pace_per_step() -> Iterator[None]:
+    """Inside, only a step's first call can be held back by the pace; the few calls after it go at once (and are
+    counted when the rate allows). A step held back between two of its own calls would give up the token its first
+    call took, and under a tight rate could be held back that way for ever."""
+    token = _step_paid.set([False])
+    try:
+        yield
+    finally:
+        _step_paid.reset(token)
 
 
 class Pace(Protocol):
@@ -248,10 +264,17 @@ class NemoClient:
 
     def pace_before(self, cls: str) -> None:
         """Raise ``Paced`` when the credential's pace holds a call of ``cls`` back (nothing is sent)."""
-        if self.pace is not None:
-            wait = self.pace.take(cls)
-            if wait > 0:
-                raise Paced(cls, wait)
+        if self.pace is None:
+            return
+        paid = _step_paid.get()
+        if paid is not None and paid[0]:
+            self.pace.take(cls)  # mid-step: counted if the rate allows, never held back
+            return
+        wait = self.pace.take(cls)
+        if wait > 0:
+            raise Paced(cls, wait)
+        if paid is not None:
+            paid[0] = True
 
     def pace_after(self, cls: str, resp: httpx.Response) -> None:
         """A 429 slows the whole credential's calls of ``cls``; a success lets the pace recover."""
