@@ -103,8 +103,18 @@ def make_handler(role: str) -> logging.Handler:
     return handler
 
 
+_role = "other"
+
+
+def role() -> str:
+    """This process's role (api, worker, beat...), once `configure_logging` named it."""
+    return _role
+
+
 def configure_logging(role: str) -> None:
     """Route every logger (ours, Celery's, uvicorn's, httpx's) through one redacting handler."""
+    global _role
+    _role = role
     settings = get_settings()
     root = logging.getLogger()
     for existing in list(root.handlers):

@@ -92,6 +92,12 @@ def upstream_error(exc: BaseException) -> None:
     _tallies.add(f"{PREFIX}:upstream_errors", str(code))
 
 
+def db_statement(role: str) -> None:
+    """One SQL statement sent by a process of ``role`` (reelmill_db_statements_total; the benchmarks divide it by
+    jobs)."""
+    _tallies.add(f"{PREFIX}:db_statements", role)
+
+
 def delivery_outcome(outcome: str) -> None:
     _tallies.add(f"{PREFIX}:deliveries", outcome)
 

@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     upstream_max_streams: int = Field(default=10, ge=1)  # concurrent SSE message streams
     upstream_max_renders: int = Field(default=5, ge=1)  # concurrent renders, submit to end
     upstream_rps: float = Field(default=5.0, gt=0)  # upstream calls per second, all classes together
+    # jobs started (admitted) per credential at once; None: 2 x max streams + max renders (services/worker/scheduler.py)
+    upstream_max_in_flight: int | None = Field(default=None, ge=1)
     upstream_min_rps: float = Field(default=0.2, gt=0)  # AIMD never halves a class's rate below this
     upstream_rps_step: float = Field(default=0.5, gt=0)  # AIMD: rate added after a window of successes
     upstream_recover_s: float = Field(default=5.0, gt=0)  # AIMD: a window is this many seconds of calls

@@ -9,12 +9,16 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from services.worker.outcome import Cancel, Throttle
 from shared.db import session_scope
+from shared.domain.priority import DEADLINE_MESSAGE
 from shared.domain.transitions import job_event
 from shared.nemo.client import NemoClient
 from shared.nemo.profiles import SkillProfile, get_profile
+from shared.pace import Limiter
 from shared.settings import Settings
 from shared.tables import Job, JobTurn
+from shared.timeutil import as_utc, utcnow
 
 
 class LeaseLost(RuntimeError):
@@ -30,6 +34,31 @@ class StepContext:
     settings: Settings
     is_canceled: Callable[[str], bool] = field(default=lambda job_id: False)
     live_sink: Callable[[Job, str, dict[str, Any]], None] | None = None  # buffers live events (the event loop)
+    pace: Limiter | None = None  # the credential's pace (slots for streams and renders); None: unpaced
+
+    def hold(self, resource: str, ttl_s: float) -> Throttle | None:
+        """Take a slot of ``resource`` (streams, renders) for this job; the Throttle to return when there is none."""
+        if self.pace is None:
+            return None
+        grant = self.pace.acquire(resource, self.job.id, ttl_s)
+        if grant:
+            return None
+        wait = None if grant.reason == "full" else grant.retry_after_s  # full: wait for the scheduler's grant
+        return Throttle(resource, wait_s=wait, reason=f"waiting for NemoVideo capacity ({resource}: {grant.reason})")
+
+    def canceled(self) -> Cancel:
+        """The job's cancel: by its deadline once that has passed, else by its client; with the render to cancel
+        upstream when one is running."""
+        turn = self.turn
+        render_id = turn.render_id if turn.render_submitted and not turn.output else None
+        deadline = as_utc(self.job.deadline_at)
+        if deadline is not None and deadline <= utcnow():
+            return Cancel(render_id, code="deadline", message=DEADLINE_MESSAGE)
+        return Cancel(render_id)
+
+    def let_go(self, resource: str) -> None:
+        if self.pace is not None:
+            self.pace.release(resource, self.job.id)
 
     @property
     def turn(self) -> JobTurn:

@@ -23,7 +23,7 @@ from services.worker import lease, polls, runner, scheduler, streams
 from shared.db import session_scope
 from shared.domain.transitions import job_event
 from shared.nemo.aclient import AsyncNemoClient
-from shared.nemo.upstream import get_client
+from shared.nemo.upstream import get_pace, paced_client
 from shared.settings import get_settings
 from shared.tables import Job
 
@@ -32,6 +32,7 @@ T = TypeVar("T")
 SCHEDULER_TICK_S = 0.25
 EVENTS_FLUSH_S = 0.5
 CANCEL_CHECK_S = 1.0
+SLOTS_RENEW_S = 2.0
 
 
 class EventBuffer:
@@ -108,12 +109,13 @@ class LoopHost:
         self.loop.run_forever()
 
     async def _start(self) -> None:
-        self.aclient = AsyncNemoClient(get_client(), max_connections=get_settings().streams_per_process + 500)
+        self.aclient = AsyncNemoClient(paced_client(), max_connections=get_settings().streams_per_process + 500)
         for every_s, job in (
             (SCHEDULER_TICK_S, self._scheduler_tick),
             (get_settings().poll_tick_s, self._poll_tick),
             (EVENTS_FLUSH_S, self.events.flush),
             (CANCEL_CHECK_S, self._cancel_tick),
+            (SLOTS_RENEW_S, self._renew_slots),
         ):
             self._background.append(asyncio.create_task(_every(every_s, job)))
 
@@ -133,8 +135,7 @@ class LoopHost:
             self.slots.release()
 
     async def _scheduler_tick(self) -> None:
-        while await self.db(scheduler.dispatch_due) >= scheduler.BATCH:
-            pass
+        await self.db(scheduler.tick, self.owner)
 
     async def _poll_tick(self) -> None:
         while await polls.poll_due(self) >= polls.BATCH:
@@ -144,6 +145,11 @@ class LoopHost:
         for job_id, task in list(self.streams.items()):
             if lease.renewer.cancel_requested(job_id):
                 task.cancel()
+
+    async def _renew_slots(self) -> None:
+        """Keep the stream slots of every stream this process holds (a dead process's slots run out)."""
+        if self.streams:
+            await self.db(get_pace().renew, "streams", list(self.streams), get_settings().lease_s)
 
     async def _stop(self) -> None:
         self.stopping = True

@@ -22,9 +22,10 @@ What each outcome (services/worker/outcome.py) does to the job:
                  budget is spent); a wait that spends nothing (an edit still running upstream) does not.
     Throttle     stage `throttled`: the job waits in the database for NemoVideo capacity (or for a 429's pause to
                  pass), then resumes the stage it was going to run. Spends nothing.
-    NewSession   a step of the job: a new session, every turn so far replayed into it. A revision (a follow-up
-                 on a finished job): the timeline is gone with the session, so the job fails `session_expired`
-                 with the request that rebuilds it (`suggested_job`).
+    NewSession   a new session, every turn so far replayed into it (uploads and messages: the timeline rebuilt),
+                 then the current turn goes on. Only a follow-up on a finished job whose uploaded files are gone
+                 (freed when it first ended) cannot be replayed: the job fails `session_expired` with the request
+                 that rebuilds it (`suggested_job`).
     NextTurn     the turn succeeded; the next turn starts (in the same session).
     Finish       the last turn succeeded: the job succeeds; if a follow-up arrived meanwhile, that turn runs instead.
     Fail         the job fails (every open turn ends with it); in a batch, "out of credits" instead sends the job
@@ -149,6 +150,11 @@ def same_lane(a: Stage, b: Stage) -> bool:
     return (a in STREAM_STAGES) == (b in STREAM_STAGES)
 
 
+def queue_stage(stage: Stage, resume_stage: Stage | None) -> Stage:
+    """The stage whose queue a job is sent to: a throttled job goes where it resumes."""
+    return resume_stage if stage == S.throttled and resume_stage else stage
+
+
 def status_for(stage: Stage) -> JobStatus:
     return JobStatus.starting if stage in SETUP else JobStatus.processing
 
@@ -179,7 +185,7 @@ def decide(job: Job, turns: Sequence[JobTurn], outcome: Outcome, *, now: datetim
         case Throttle():
             plan = _throttle(job, turn, outcome)
         case NewSession():
-            plan = _expired(job, turns) if turn.kind == "revision" else _new_session(job, turns, outcome)
+            plan = _expired(job, turns) if turn.kind == "revision" and job.files else _new_session(job, turns, outcome)
         case NextTurn():
             plan = _next_turn(job, turns, outcome)
         case Finish():
@@ -274,8 +280,8 @@ def _new_session(job: Job, turns: Sequence[JobTurn], outcome: NewSession) -> Pla
 
 
 def _expired(job: Job, turns: Sequence[JobTurn]) -> Plan:
-    """A follow-up on a finished job found its session gone, and the timeline with it: say so, and offer the
-    request that rebuilds it in a new job."""
+    """A follow-up on a finished job found its session gone, and the files its first turn uploaded were freed when
+    the job ended: the timeline cannot be rebuilt here. Say so, and offer the request that rebuilds it."""
     replayable = [t for t in turns if t.intent in ("sse", "upload")]
     turns[job.turn_index].suggested_job = {
         "profile": job.profile,

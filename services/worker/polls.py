@@ -22,7 +22,9 @@ from services.worker import flow, retry, runner
 from services.worker.outcome import Advance, Outcome
 from services.worker.steps import render
 from shared.db import session_scope
+from shared.domain.pace_view import render_slot_ttl_s
 from shared.domain.transitions import job_event
+from shared.nemo.upstream import get_pace
 from shared.settings import get_settings
 from shared.tables import TERMINAL_JOB_STATUSES, Job, JobTurn, Stage
 from shared.timeutil import utcnow
@@ -74,6 +76,8 @@ async def poll_due(host: LoopHost) -> int:
     steps = await host.db(claim_due, host.owner)
     if not steps:
         return 0
+    ttl = render_slot_ttl_s(get_settings())
+    await host.db(get_pace().renew, "renders", [s.ctx.job.id for s in steps], ttl)
     limit = asyncio.Semaphore(CONCURRENCY)
     results = await asyncio.gather(*(_poll(step, host, limit) for step in steps))
     quiet = [(s, o) for s, o in results if isinstance(o, Advance) and o.stage == Stage.render_poll]

@@ -63,6 +63,8 @@ def decide(exc: BaseException, attempts: int, stage: Stage) -> Outcome:
     settings = get_settings()
     if isinstance(exc, ne.NemoError) and not exc.retryable:
         return Fail(error_code(exc), exc.user_message)
+    if isinstance(exc, ne.Paced):
+        return Throttle(resource_of(stage), wait_s=exc.retry_after, reason="keeping NemoVideo's pace")
     if isinstance(exc, ne.RateLimited):
         wait = exc.retry_after if exc.retry_after is not None else settings.rate_limit_wait_s
         return Throttle(resource_of(stage), wait_s=wait, reason="NemoVideo asked reelmill to slow down (429)")

@@ -18,7 +18,7 @@ from sqlmodel import Session, select
 
 from services.worker import flow, lease, retry
 from services.worker.context import LeaseLost, StepContext
-from services.worker.outcome import Cancel, Fail, Finish, NextTurn, Outcome, describe
+from services.worker.outcome import Fail, Finish, NextTurn, Outcome, describe
 from services.worker.steps import message, record, render, setup, verify
 from shared import metrics
 from shared.artifacts.plan import plan_mirror
@@ -27,7 +27,8 @@ from shared.db.hooks import after_commit
 from shared.domain import dispatch, job_end
 from shared.domain.transitions import STATUS_EVENTS, job_event
 from shared.logs import job_context
-from shared.nemo.upstream import get_client
+from shared.nemo.client import one_pace_per_step
+from shared.nemo.upstream import get_pace, paced_client
 from shared.settings import get_settings
 from shared.tables import Job, JobTurn, Stage
 from shared.timeutil import utcnow
@@ -102,9 +103,10 @@ def make_step(job: Job, turns: list[JobTurn], owner: str) -> Step:
         job=job,
         turns=turns,
         owner=owner,
-        client=get_client(),
+        client=paced_client(),
         settings=get_settings(),
         is_canceled=lease.renewer.cancel_requested,
+        pace=get_pace(),
     )
     step = Step(ctx)
     if job.stage == S.throttled:
@@ -126,7 +128,8 @@ def run_one(step: Step) -> Step | None:
     started = time.monotonic()
     stage = Stage(ctx.job.stage)
     try:
-        outcome = _cancel(ctx) if ctx.job.cancel_requested or ctx.cancel_requested() else _run(ctx, stage)
+        with one_pace_per_step():
+            outcome = ctx.canceled() if ctx.job.cancel_requested or ctx.cancel_requested() else _run(ctx, stage)
     except LeaseLost:
         log.warning("lease lost during %s; another worker has the job", stage.value)
         return None
@@ -146,14 +149,9 @@ def _run(ctx: StepContext, stage: Stage) -> Outcome:
     return handler(ctx)
 
 
-def _cancel(ctx: StepContext) -> Cancel:
-    turn = ctx.turn
-    return Cancel(turn.render_id if turn.render_submitted and not turn.output else None)
-
-
 def apply(step: Step, outcome: Outcome) -> Step | None:
     ctx, settings, now = step.ctx, get_settings(), utcnow()
-    job, seq = ctx.job, ctx.job.step_seq
+    job, seq, before = ctx.job, ctx.job.step_seq, Stage(ctx.job.stage)
     recorded = ctx.turn if job.stage == S.record and isinstance(outcome, Finish | NextTurn) else None
     plan = flow.decide(job, ctx.turns, outcome, now=now, progress_every_s=settings.progress_event_min_s)
     if step.resumed is not None:
@@ -169,6 +167,7 @@ def apply(step: Step, outcome: Outcome) -> Step | None:
             plan_mirror(session, job, recorded)  # (before the events: `job.succeeded` shows the pending copy)
         _emit(session, job, ctx.turns, plan)
         _after(session, job, plan)
+        _free_capacity(session, ctx, before, plan)
     step.written_job = _fields(job, _JOB_FIELDS)
     step.written_turns = [_fields(t, _TURN_FIELDS) for t in ctx.turns]
     log.info("-> %s (%s)", job.stage.value, plan.note or describe(outcome))
@@ -237,6 +236,21 @@ def _after(session: Session, job: Job, plan: flow.Plan) -> None:
         job_end.after_job_end(session, job, cancel_render=plan.cancel_render)
     if plan.pause_batch and job.batch_id:
         job_end.pause_batch_after_commit(session, job.batch_id, plan.pause_batch)
+
+
+RENDERING = frozenset({S.render_submit, S.render_poll})
+
+
+def _free_capacity(session: Session, ctx: StepContext, before: Stage, plan: flow.Plan) -> None:
+    """After commit, give back the render slot of a job whose render ended. (A stream's slot goes back when its
+    send ends: steps/message.py, streams.py; every slot of a job that ended: shared/domain/job_end.py.)"""
+    job, pace = ctx.job, ctx.pace
+    if pace is None or plan.then == flow.Then.END:
+        return
+    was = flow.queue_stage(before, job.resume_stage)
+    if was in RENDERING and flow.queue_stage(job.stage, job.resume_stage) not in RENDERING:
+        job_id = job.id
+        after_commit(session, lambda: pace.release("renders", job_id))
 
 
 def _fields(row: object, names: list[str]) -> dict[str, Any]:

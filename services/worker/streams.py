@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from services.worker import retry, runner
 from services.worker.context import LeaseLost
-from services.worker.outcome import Cancel, Outcome
+from services.worker.outcome import Outcome
 from services.worker.steps import message
 from shared import metrics
 from shared.logs import job_context
@@ -65,11 +65,13 @@ async def _message(step: runner.Step, host: LoopHost) -> Outcome:
         except NemoError as exc:
             await host.db(message.refused, ctx, exc)
             raise
+        finally:
+            await host.db(ctx.let_go, "streams")
         return message.conclude(result)
     except (asyncio.CancelledError, message.StreamCanceled):
         if host.stopping:
             raise HandedBack() from None
-        return Cancel()
+        return ctx.canceled()
     except LeaseLost:
         raise
     except Exception as exc:

@@ -55,7 +55,10 @@ def resend_expired_jobs() -> int:
             .limit(BATCH)
             .with_for_update(skip_locked=True)
         ).all()
-        due = [(j.id, j.step_seq, j.stage) for j in jobs]
+        due = [
+            (j.id, j.step_seq, j.resume_stage if j.stage == Stage.throttled and j.resume_stage else j.stage)
+            for j in jobs
+        ]
         for job in jobs:
             job.lease_owner = job.wake_at = None
             job.lease_until = now + grace

@@ -27,6 +27,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, create_engine
 
+from shared.db.stats import count_statements
 from shared.settings import get_settings
 
 READ_ONLY = "reelmill_read_only"  # execution option: this connection's transactions only read
@@ -86,6 +87,7 @@ def get_engine() -> Engine:
         with _lock:
             if _engine is None or _engine_pid != pid:
                 _engine = make_engine(get_settings().effective_database_url)
+                count_statements(_engine)
                 _engine_pid = pid
     return _engine
 

@@ -22,7 +22,7 @@ import logging
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,8 @@ from shared.domain.batch_csv import MAX_REPORTED_ERRORS, CheckedRow, ErrorSpool,
 from shared.domain.errors import Conflict, NotFound, ValidationFailed
 from shared.domain.events import emit
 from shared.domain.job_input import EVENT_FILTERS, JobSpec
-from shared.domain.jobs import cancel_job, enqueue_after_commit
+from shared.domain.jobs import cancel_job
+from shared.domain.priority import cancel_after_s, priority_rank
 from shared.ids import is_id, new_id
 from shared.nemo.wire import Credits
 from shared.settings import get_settings
@@ -59,6 +60,8 @@ class BatchOptions:
     max_in_flight: int = 50
     webhook: str | None = None
     webhook_events_filter: list[str] = field(default_factory=lambda: list(DEFAULT_EVENTS))
+    priority: int = 1  # shared/domain/priority.py
+    cancel_after_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,9 @@ def parse_options(
     max_in_flight: str | int | None = None,
     webhook: str | None = None,
     events_filter: list[str] | None = None,
+    *,
+    priority: str | None = None,
+    cancel_after: str | None = None,
 ) -> BatchOptions:
     """Check the batch's form fields; each refusal names its field."""
     settings = get_settings()
@@ -92,7 +98,14 @@ def parse_options(
             raise ValidationFailed(f"webhook: {exc.reason}", field="webhook") from None
     else:
         webhook = None
-    return BatchOptions(on_error, in_flight, webhook, _events_filter(events_filter))
+    return BatchOptions(
+        on_error,
+        in_flight,
+        webhook,
+        _events_filter(events_filter),
+        priority=priority_rank(priority),
+        cancel_after_s=cancel_after_s(cancel_after, field="cancel_after"),
+    )
 
 
 def _events_filter(values: list[str] | None) -> list[str]:
@@ -134,6 +147,8 @@ def create_batch(
         on_error=options.on_error,
         webhook_url=options.webhook,
         webhook_events=list(options.webhook_events_filter),
+        priority=options.priority,
+        cancel_after_s=options.cancel_after_s,
     )
     session.add(batch)
     session.flush()
@@ -153,7 +168,6 @@ def create_batch(
     finally:
         rows.close()
         spool.path.unlink(missing_ok=True)
-    admit(session, batch)
     log.info("batch %s created: %d jobs, %d rows skipped", batch.id, scan.good, scan.bad_rows)
     return CreatedBatch(batch=batch, scan=scan)
 
@@ -295,6 +309,8 @@ def job_values(
         "metadata": dict(spec.metadata),
         "status": JobStatus.queued.value,
         "stage": Stage.queued.value,
+        "priority": batch.priority,
+        "deadline_at": now + timedelta(seconds=batch.cancel_after_s) if batch.cancel_after_s else None,
         "created_at": now,
         "updated_at": now,
     }
@@ -331,37 +347,6 @@ def turn_values(job: dict[str, Any], now: datetime) -> dict[str, Any]:
 # ---- admission and completion ----------------------------------------------------------------------------
 
 
-def admit(session: Session, batch: Batch) -> int:
-    """Move the oldest queued jobs into the flow until ``max_in_flight`` are in flight. Call with the batch locked
-    (or just created). The jobs are enqueued after commit."""
-    if batch.status in FINAL_BATCH or batch.status == BatchStatus.paused.value:
-        return 0
-    in_flight = session.exec(
-        select(func.count())
-        .select_from(Job)
-        .where(Job.batch_id == batch.id, Job.status.in_(OPEN_STATUSES), Job.stage != Stage.queued.value)
-    ).one()
-    free = batch.max_in_flight - int(in_flight)
-    if free <= 0:
-        return 0
-    jobs = session.exec(
-        select(Job)
-        .where(Job.batch_id == batch.id, Job.status == JobStatus.queued.value, Job.stage == Stage.queued.value)
-        .order_by(Job.batch_line)
-        .limit(free)
-    ).all()
-    now = utcnow()
-    for job in jobs:
-        job.stage = Stage.credential.value
-        job.updated_at = now
-        enqueue_after_commit(session, job)
-        session.add(job)
-    if jobs and batch.status == BatchStatus.queued.value:
-        batch.status = BatchStatus.running.value
-        session.add(batch)
-    return len(jobs)
-
-
 def complete_if_done(session: Session, batch: Batch) -> bool:
     """When every job of the batch has ended: mark it completed and write `batch.completed`, exactly once."""
     if batch.completed_event_sent:
@@ -390,28 +375,26 @@ def complete_if_done(session: Session, batch: Batch) -> bool:
 
 
 def settle(batch_id: str) -> int:
-    """Admit what fits and complete the batch when it is done; returns how many jobs were admitted."""
+    """Complete the batch when every job has ended (its jobs are admitted by the scheduler,
+    services/worker/scheduler.py); 1 when it completed now."""
     with session_scope() as session:
         batch = session.exec(select(Batch).where(Batch.id == batch_id).with_for_update()).first()
         if batch is None or batch.completed_event_sent:
             return 0
-        admitted = admit(session, batch)
-        if not admitted:
-            complete_if_done(session, batch)
-        return admitted
+        return int(complete_if_done(session, batch))
 
 
 def sweep_batches() -> int:
     """The sweeper's check: settle every batch that has not sent `batch.completed` yet."""
     with session_scope() as session:
         ids = list(session.exec(select(Batch.id).where(Batch.completed_event_sent.is_(False))))
-    admitted = 0
+    completed = 0
     for batch_id in ids:
         try:
-            admitted += settle(batch_id)
+            completed += settle(batch_id)
         except Exception:
             log.exception("settling batch %s failed; next sweep retries", batch_id)
-    return admitted
+    return completed
 
 
 # ---- reading ---------------------------------------------------------------------------------------------

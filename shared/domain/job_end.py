@@ -1,6 +1,7 @@
 """What follows a job's end, after commit, whichever path ended it (the worker's flow, a cancel, a deadline):
-its upstream render is canceled when one was running, its uploaded files are freed, its batch is settled (the next
-rows admitted, `batch.completed` written once every job has ended). A step that fails here is logged and left to
+its upstream render is canceled when one was running, the NemoVideo capacity it held (stream and render slots)
+is given back, its uploaded files are freed, its batch is settled (`batch.completed` written once every job has
+ended). A step that fails here is logged and left to
 the sweeper, which settles batches and removes orphaned files from the rows."""
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ def after_job_end(session: Session, job: Job, *, cancel_render: str | None = Non
     files = [f["path"] for f in job.files or []]
 
     def done() -> None:
-        if cancel_render:
-            from shared.nemo.upstream import cancel_render_quietly
+        from shared.nemo.upstream import cancel_render_quietly, get_pace
 
+        if cancel_render:
             cancel_render_quietly(profile, cancel_render)
+        for resource in ("streams", "renders"):  # the limiter never raises: Redis away, the slots run out
+            get_pace().release(resource, job_id)
         free_files(files)
         if batch_id is not None:
             from shared.domain import batches

@@ -98,6 +98,7 @@ class JobSpec(BaseModel):
     )
     metadata: dict[str, Any] = Field(default_factory=dict)
     steps: list[StepSpec] = Field(default_factory=list, json_schema_extra={"maxItems": MAX_STEPS})
+    priority: Literal["high", "normal", "low"] = "normal"  # within the tenant's share: high starts first
 
     @field_validator("profile")
     @classmethod

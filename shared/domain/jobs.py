@@ -16,10 +16,11 @@ from shared.db.hooks import after_commit
 from shared.domain import dispatch
 from shared.domain.errors import Conflict, NotFound, ValidationFailed
 from shared.domain.job_input import JobSpec
+from shared.domain.priority import priority_rank
 from shared.domain.transitions import end_job
 from shared.ids import is_id, new_id
 from shared.settings import get_settings
-from shared.tables import Job, JobStatus, JobTurn, Stage
+from shared.tables import Job, JobStatus, JobTurn
 from shared.timeutil import as_utc, utcnow
 
 
@@ -42,6 +43,7 @@ def new_job_row(tenant_id: str, spec: JobSpec, **extra: Any) -> Job:
         webhook_url=spec.webhook,
         webhook_events=list(spec.webhook_events_filter),
         meta=dict(spec.metadata),
+        priority=priority_rank(spec.priority),
         **extra,
     )
 
@@ -60,8 +62,10 @@ def create_job(
     *,
     idempotency_key: str | None = None,
     files: list[dict[str, Any]] | None = None,
+    cancel_after_s: float | None = None,
 ) -> Created:
-    """Write a job and its turns, and hand it to the queue after commit."""
+    """Write a job and its turns. It waits (`queued`) until the scheduler admits it, within its tenant's share of
+    NemoVideo's capacity (services/worker/scheduler.py)."""
     request_hash = spec.canonical_hash(json.dumps(files or [], sort_keys=True)) if idempotency_key else None
     if idempotency_key:
         existing = _by_idempotency_key(session, tenant_id, idempotency_key)
@@ -70,7 +74,8 @@ def create_job(
     job = new_job_row(
         tenant_id, spec, files=list(files or []), idempotency_key=idempotency_key, request_hash=request_hash
     )
-    job.stage = Stage.credential.value
+    if cancel_after_s is not None:
+        job.deadline_at = job.created_at + timedelta(seconds=cancel_after_s)
     if idempotency_key is None:
         session.add(job)
         session.add_all(turn_rows(job.id, spec))
@@ -86,7 +91,6 @@ def create_job(
             if existing is None:
                 raise
             return _replay(existing, request_hash)
-    enqueue_after_commit(session, job)
     return Created(job=job, created=True)
 
 

@@ -100,9 +100,11 @@ class AsyncNemoClient:
         status: int | str = "error"
         began = False
         request = self.sync.stream_request(token, profile, idle_s, max_s)
+        await asyncio.to_thread(self.sync.pace_before, "stream")
         try:
             async with self._http.stream("POST", PATH_RUN_SSE, json=body, **request) as resp:
                 status, began = resp.status_code, True
+                await asyncio.to_thread(self.sync.pace_after, "stream", resp)
                 if not is_event_stream(resp):
                     await resp.aread()
                     self.sync.refused_stream(resp, token, profile)
@@ -121,11 +123,13 @@ class AsyncNemoClient:
         path = PATH_RENDER_ONE.format(rid=_seg(render_id))
 
         async def call(token: str) -> RenderStatus:
+            await asyncio.to_thread(self.sync.pace_before, "call")
             started = time.perf_counter()
             status: int | str = "error"
             try:
                 resp = await self._http.get(path, headers=self.sync._headers(prof, token))
                 status = resp.status_code
+                await asyncio.to_thread(self.sync.pace_after, "call", resp)
             except httpx.HTTPError as exc:
                 status = type(exc).__name__
                 raise _transport_error("GET", path, exc) from exc

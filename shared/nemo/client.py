@@ -13,10 +13,11 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
+from contextvars import ContextVar
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol, TypeVar
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -28,6 +29,7 @@ from shared.nemo.errors import (
     MissingClientId,
     NemoError,
     OutOfCredits,
+    Paced,
     ProtocolError,
     RenderNotFound,
     SessionNotFound,
@@ -50,6 +52,7 @@ from shared.nemo.wire import (
     StreamResult,
     UploadedFile,
 )
+from shared.retry_after import parse_retry_after
 
 if TYPE_CHECKING:
     from shared.settings import Settings
@@ -88,7 +91,43 @@ def _seg(value: str) -> str:
 POOL_SHARDS = 16
 
 
+_step_paid: ContextVar[list[bool] | None] = ContextVar("reelmill_step_paid", default=None)
+
+
+@contextmanager
+def one_pace_per_step() -> Iterator[None]:
+    """Inside, only a step's first call can be held back by the pace; the few calls after it go at once (and are
+    counted when the rate allows). A step held back between two of its own calls would give up the token its first
+    call took, and under a tight rate could be held back that way for ever."""
+    token = _step_paid.set([False])
+    try:
+        yield
+    finally:
+        _step_paid.reset(token)
+
+
+class Pace(Protocol):
+    """The credential's pace (shared/pace/limiter.py): asked before every call, told how each one went."""
+
+    def take(self, cls: str) -> float: ...
+
+    def penalize(self, cls: str, retry_after_s: float | None = None) -> float: ...
+
+    def reward(self, cls: str) -> None: ...
+
+
+def call_class(method: str, path: str) -> str:
+    """The pace class of a call: opening a message stream, submitting a render, or any other call."""
+    if path == PATH_RUN_SSE:
+        return "stream"
+    if method == "POST" and path == PATH_RENDER:
+        return "render"
+    return "call"
+
+
 class NemoClient:
+    pace: Pace | None = None  # workers set it (shared/nemo/upstream.py); the API and tests call unpaced
+
     def __init__(
         self,
         base_url: str,
@@ -208,17 +247,43 @@ class NemoClient:
         headers: dict[str, str] | None = None,
         **kwargs: Any,
     ) -> httpx.Response:
+        cls = call_class(method, path)
+        self.pace_before(cls)
         started = time.perf_counter()
         status: int | str = "error"
         try:
             resp = self._http.request(method, path, headers=self._headers(profile, token, headers), **kwargs)
             status = resp.status_code
+            self.pace_after(cls, resp)
             return resp
         except httpx.HTTPError as exc:
             status = type(exc).__name__
             raise _transport_error(method, path, exc) from exc
         finally:
             _log_request(method, path, status, started)
+
+    def pace_before(self, cls: str) -> None:
+        """Raise ``Paced`` when the credential's pace holds a call of ``cls`` back (nothing is sent)."""
+        if self.pace is None:
+            return
+        paid = _step_paid.get()
+        if paid is not None and paid[0]:
+            self.pace.take(cls)  # mid-step: counted if the rate allows, never held back
+            return
+        wait = self.pace.take(cls)
+        if wait > 0:
+            raise Paced(cls, wait)
+        if paid is not None:
+            paid[0] = True
+
+    def pace_after(self, cls: str, resp: httpx.Response) -> None:
+        """A 429 slows the whole credential's calls of ``cls``; a success lets the pace recover."""
+        if self.pace is None:
+            return
+        if resp.status_code == 429:
+            self.pace.penalize(cls, parse_retry_after(resp.headers.get("retry-after")))
+        elif resp.status_code < 400:
+            self.pace.reward(cls)
 
     def _reply(
         self,
@@ -366,9 +431,11 @@ class NemoClient:
         status: int | str = "error"
         began = False  # the response's headers arrived: the upstream answered
         request = self.stream_request(token, profile, idle_s, max_s)
+        self.pace_before("stream")
         try:
             with self._http.stream("POST", PATH_RUN_SSE, json=body, **request) as resp:
                 status, began = resp.status_code, True
+                self.pace_after("stream", resp)
                 if not is_event_stream(resp):
                     resp.read()
                     self.refused_stream(resp, token, profile)

@@ -10,7 +10,9 @@
     │   ├── UpstreamConnectionError   connect/read errors, timeouts, a stream dropped before it closed;
     │   │                             .partial: the StreamResult read before the drop (or None)
     │   ├── StreamFailed              an error event inside an SSE stream (no known code)
-    │   └── RenderNotReady            download asked before the render completed (HTTP 409)
+    │   ├── RenderNotReady            download asked before the render completed (HTTP 409)
+    │   └── Paced                     not sent: reelmill holds the call back to keep the credential's pace
+    │                                 (shared/pace); .retry_after says when it may go
     ├── TerminalError                 retryable = False: fail the job with .user_message
     │   ├── OutOfCredits              2001; .register_url for anonymous users (user id "anon_...")
     │   ├── UnsupportedFileType       4001; the message lists the accepted formats
@@ -34,14 +36,13 @@ through ``redact`` so that a token echoed by the upstream never reaches a log li
 
 from __future__ import annotations
 
-import email.utils
 import re
-import time
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from shared.nemo.profiles import BACKEND_FORMATS, SkillProfile
+from shared.retry_after import parse_retry_after
 
 if TYPE_CHECKING:
     from shared.nemo.wire import StreamResult
@@ -133,6 +134,15 @@ class StreamFailed(RetryableError):
 
 class RenderNotReady(RetryableError):
     default_user_message = "The render is not finished yet."
+
+
+class Paced(RetryableError):
+    default_user_message = "Waiting for NemoVideo capacity."
+
+    def __init__(self, call_class: str, wait_s: float) -> None:
+        super().__init__(f"{call_class} call held back {wait_s:.2f} s to keep the pace", retry_after=wait_s)
+        self.call_class = call_class
+        self.sent = False
 
 
 class TerminalError(NemoError):
@@ -236,24 +246,6 @@ def too_large(
     who = f" for {profile.title}" if profile else ""
     user = f"{name}{size_part} the limit{who} is {limit}. Compress or trim it and try again."
     return FileTooLarge(message or f"file too large: > {limit}", code=code, http_status=http_status, user_message=user)
-
-
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait per ``Retry-After`` (delta seconds or an HTTP date); ``None`` if unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when is None:
-        return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
 # --- reply -> error ---------------------------------------------------------------------------------

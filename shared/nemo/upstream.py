@@ -8,6 +8,8 @@ import threading
 from shared.nemo.client import NemoClient
 from shared.nemo.credentials import DbTokenProvider
 from shared.nemo.tokens import StaticTokenProvider, TokenProvider
+from shared.pace import Limiter, PaceConfig
+from shared.redis_conn import get_redis
 from shared.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -42,3 +44,27 @@ def cancel_render_quietly(profile: str, render_id: str) -> None:
         get_client().cancel_render(render_id, profile=profile)
     except NemoError as exc:
         log.warning("upstream render %s was not canceled: %s", render_id, exc)
+
+
+CREDENTIAL = "default"  # one upstream credential per deployment (NEMO_TOKEN, or the anonymous token it mints)
+_pace: Limiter | None = None
+
+
+def get_pace() -> Limiter:
+    """The process's view of the credential's pace (shared/pace): one limiter in Redis for every worker."""
+    global _pace
+    if _pace is None:
+        with _lock:
+            if _pace is None:
+                from shared.domain.pace_view import holders
+
+                config = PaceConfig.from_settings(get_settings())
+                _pace = Limiter(get_redis(), CREDENTIAL, config, rebuild=holders)
+    return _pace
+
+
+def paced_client() -> NemoClient:
+    """The process's client, every call paced: what workers use (the API's few calls go unpaced)."""
+    client = get_client()
+    client.pace = get_pace()
+    return client

@@ -19,6 +19,8 @@ class Batch(SQLModel, table=True):
     status: BatchStatus = enum_col(BatchStatus, BatchStatus.queued)
     total: int = 0  # input rows, jobs and skipped rows together
     max_in_flight: int = 50
+    priority: int = 1  # its jobs' priority (shared/domain/priority.py)
+    cancel_after_s: float | None = None  # each job's deadline, counted from the batch's creation
     on_error: str = Field(default="reject", max_length=10)
     webhook_url: str | None = Field(default=None, max_length=2048)
     webhook_events: list[str] = json_col(list)

@@ -25,6 +25,22 @@ class Job(SQLModel, table=True):
         Index("ix_jobs_tenant_created", "tenant_id", "id"),
         Index("ix_jobs_batch_status", "batch_id", "status"),
         Index("ix_jobs_status_lease", "status", "lease_until"),
+        # the scheduler's picks: jobs waiting to start, and jobs waiting for NemoVideo capacity, per tenant
+        Index(
+            "ix_jobs_waiting",
+            "tenant_id",
+            "stage",
+            "priority",
+            "id",
+            postgresql_where=text("stage IN ('queued', 'throttled')"),
+            sqlite_where=text("stage IN ('queued', 'throttled')"),
+        ),
+        Index(
+            "ix_jobs_deadline",
+            "deadline_at",
+            postgresql_where=text("deadline_at IS NOT NULL"),
+            sqlite_where=text("deadline_at IS NOT NULL"),
+        ),
         # parked jobs (a render poll, a retry after a delay): the scheduler and the poller take them when due
         Index(
             "ix_jobs_wake",
@@ -61,6 +77,8 @@ class Job(SQLModel, table=True):
     idempotency_key: str | None = Field(default=None, max_length=200)
     request_hash: str | None = Field(default=None, max_length=64)
 
+    priority: int = 1  # 0 high, 1 normal, 2 low (shared/domain/priority.py): within a tenant, high goes first
+    deadline_at: datetime | None = ts()  # `Cancel-After`: not finished by then, the job is canceled
     status: JobStatus = enum_col(JobStatus, JobStatus.queued)  # indexed with lease_until
     stage: Stage = enum_col(Stage, Stage.queued, length=20)
     resume_stage: Stage | None = enum_col(Stage, None, length=20, nullable=True)  # what a throttled job runs next

@@ -18,6 +18,9 @@ class Tenant(SQLModel, table=True):
     previous_webhook_secret: str | None = Field(default=None, max_length=200)
     previous_secret_until: datetime | None = ts()
     created_at: datetime = ts(nullable=False, now=True)
+    # fair shares of NemoVideo's capacity (services/worker/scheduler.py): a tenant's weight, and its own cap
+    weight: int = 1
+    max_in_flight: int | None = None
 
 
 class ApiKey(SQLModel, table=True):

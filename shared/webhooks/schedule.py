@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import random
 from datetime import datetime
-from email.utils import parsedate_to_datetime
 
-from shared.timeutil import utcnow
+from shared.retry_after import parse_retry_after
 
 SCHEDULE_S: tuple[float, ...] = (0.0, 5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
 MAX_ATTEMPTS = len(SCHEDULE_S)
@@ -30,22 +29,6 @@ def scheduled_delay(attempts_done: int, *, scale: float = 1.0, rng: random.Rando
     base = SCHEDULE_S[max(attempts_done, 0)] * scale
     spread = (rng or random).uniform(-JITTER, JITTER)
     return max(0.0, base * (1.0 + spread))
-
-
-def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
-    """`Retry-After` in seconds from now, or None when absent or unreadable."""
-    if not value:
-        return None
-    text = value.strip()
-    if text.isdigit():
-        return float(text)
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when is None or when.tzinfo is None:
-        return None
-    return max(0.0, (when - (now or utcnow())).total_seconds())
 
 
 def next_delay(

@@ -51,6 +51,28 @@ def recording() -> Iterator[Recorder]:
         dispatch.install(previous)
 
 
+@contextmanager
+def scheduler_held() -> Iterator[None]:
+    """Hold the scheduler's lease for the test (services/worker/scheduler.py): a session-wide worker's scheduler
+    then admits nothing, and the test admits by hand with `admit_now()`."""
+    from services.worker.scheduler import LEADER_KEY
+    from shared.redis_conn import get_redis
+
+    client = get_redis()
+    client.set(LEADER_KEY, "tests", px=600_000)
+    try:
+        yield
+    finally:
+        client.delete(LEADER_KEY)
+
+
+def admit_now() -> int:
+    """One round of the scheduler's admission, in this process (with whatever dispatcher is installed)."""
+    from services.worker.scheduler import admit
+
+    return admit()
+
+
 def jobs_of(batch_id: str) -> list[Job]:
     with session_scope() as session:
         return list(session.exec(select(Job).where(Job.batch_id == batch_id).order_by(Job.batch_line)))

@@ -1,14 +1,18 @@
-"""Admission (never more than `max_in_flight` of a batch's jobs in flight, oldest line first), completion (one
-`batch.completed`, whatever races), the sweeper's catch-up, and cancel. Jobs are ended by hand here; the end-to-end
-file runs them through the real worker and simulator."""
+"""Admission by the scheduler (never more than `max_in_flight` of a batch's jobs in flight, oldest line first),
+completion (one `batch.completed`, whatever races), the sweeper's catch-up, and cancel. Jobs are ended and
+admitted by hand here, the scheduler's lease held by the test (`scheduler_held`); the end-to-end file runs them
+through the real worker and simulator."""
 
 from __future__ import annotations
 
 import threading
 
+import pytest
+
 from shared.domain import batches
 from shared.tables import Batch
 from tests.batches.helpers import (
+    admit_now,
     batch_events,
     csv_of,
     finish,
@@ -17,7 +21,14 @@ from tests.batches.helpers import (
     keep_off_sweeper,
     post_batch,
     recording,
+    scheduler_held,
 )
+
+
+@pytest.fixture(autouse=True)
+def _held():
+    with scheduler_held():
+        yield
 
 
 def run_hooks(job_id: str, batch_id: str) -> None:
@@ -29,10 +40,13 @@ def test_first_jobs_are_admitted_in_line_order_and_dispatched(api, tenant) -> No
     rows = [f"Clip {i},e{i}" for i in range(7)]
     with recording() as recorder:
         resp = post_batch(api, tenant, csv_of(rows), max_in_flight="3")
-    assert resp.status_code == 201, resp.text
-    batch = resp.json()
+        assert resp.status_code == 201, resp.text
+        batch = resp.json()
+        assert batch["status"] == "queued" and in_flight(batch["id"]) == []
+        assert admit_now() == 3
     keep_off_sweeper(batch["id"])
-    assert batch["status"] == "running"
+    view = api.get(f"/v1/batches/{batch['id']}", headers=tenant.headers).json()
+    assert view["status"] == "running"
     assert in_flight(batch["id"]) == [2, 3, 4]
     jobs = jobs_of(batch["id"])
     admitted = {j.id for j in jobs if j.stage != "queued"}
@@ -46,6 +60,7 @@ def test_each_job_end_admits_the_next_and_the_batch_completes_once(api, tenant) 
         batch = post_batch(api, tenant, csv_of([f"Clip {i},e{i}" for i in range(6)]), max_in_flight="2").json()
         seen_in_flight = []
         while True:
+            admit_now()
             keep_off_sweeper(batch["id"])
             flying = in_flight(batch["id"])
             seen_in_flight.append(len(flying))
@@ -80,14 +95,16 @@ def test_completion_races_write_one_event(api, tenant) -> None:
 def test_the_sweeper_settles_a_batch_whose_hook_was_lost(api, tenant) -> None:
     with recording() as recorder:
         batch = post_batch(api, tenant, csv_of([f"Clip {i},e{i}" for i in range(3)]), max_in_flight="1").json()
+        admit_now()
         keep_off_sweeper(batch["id"])
         finish([jobs_of(batch["id"])[0].id])  # no hook ran
         assert in_flight(batch["id"]) == []
-        assert batches.sweep_batches() >= 1
+        admit_now()  # the next line starts as soon as the first ended, hook or not
         keep_off_sweeper(batch["id"])
         assert in_flight(batch["id"]) == [3]
-        finish([j.id for j in jobs_of(batch["id"])[1:]])
-        batches.sweep_batches()
+        finish([j.id for j in jobs_of(batch["id"])[1:]])  # no hook ran: the batch would stay open
+        assert batch_events(batch["id"]) == []
+        assert batches.sweep_batches() >= 1
     assert len(recorder.jobs) == 2  # line 4 ended before it was admitted: never dispatched
     assert len(batch_events(batch["id"])) == 1
 
@@ -133,12 +150,16 @@ def test_cancel_waits_for_a_running_job(api, tenant) -> None:
     assert len(events) == 1 and events[0].data["counts"]["canceled"] == 4
 
 
-def test_admission_ignores_finished_batches(api, tenant) -> None:
+def test_admission_ignores_finished_and_paused_batches(api, tenant) -> None:
     from shared.db import session_scope
 
-    with recording():
-        batch = post_batch(api, tenant, csv_of(["Clip,e1"])).json()
-    api.post(f"/v1/batches/{batch['id']}/cancel", headers=tenant.headers)
-    with session_scope() as session:
-        row = session.get(Batch, batch["id"])
-        assert batches.admit(session, row) == 0
+    with recording() as recorder:
+        done = post_batch(api, tenant, csv_of(["Clip,e1"])).json()
+        api.post(f"/v1/batches/{done['id']}/cancel", headers=tenant.headers)
+        paused = post_batch(api, tenant, csv_of(["Clip,e1", "Clip,e2"])).json()
+        with session_scope() as session:
+            row = session.get(Batch, paused["id"])
+            row.status = "paused"
+            session.add(row)
+        admit_now()
+    assert recorder.jobs == [] and in_flight(paused["id"]) == []

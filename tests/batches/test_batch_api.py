@@ -40,7 +40,7 @@ def test_create_returns_the_batch_object(api, tenant) -> None:
     assert set(batch["urls"]) == {"get", "jobs", "results", "cancel", "resume"}
     assert (batch["total"], batch["skipped"], batch["max_in_flight"], batch["on_error"]) == (2, 0, 5, "reject")
     assert batch["counts"] == {"queued": 2, "starting": 0, "processing": 0, "succeeded": 0, "failed": 0, "canceled": 0}
-    assert batch["status"] == "running" and batch["completed_at"] is None and batch["created_at"].endswith("Z")
+    assert batch["status"] == "queued" and batch["completed_at"] is None and batch["created_at"].endswith("Z")
     assert batch["webhook"] == "http://127.0.0.1:9/hook"
     assert "row_errors" not in batch
     assert api.get(batch["urls"]["get"], headers=tenant.headers).json()["counts"] == batch["counts"]

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import email.utils
 import time
+from datetime import UTC, datetime
 
 import pytest
 
 from shared.nemo import errors as e
 from shared.nemo.profiles import KAPWING, KLING
+from shared.retry_after import parse_retry_after
 
 CASES = [
     # status, body, expected class, code
@@ -127,11 +129,12 @@ def test_retry_after_seconds_and_http_date():
     err = e.error_from_reply(429, {"message": "slow"}, {"Retry-After": "12"})
     assert err.retry_after == 12.0
     now = time.time()
+    at = datetime.fromtimestamp(now, UTC)
     date = email.utils.formatdate(now + 60, usegmt=True)
-    assert 55 <= e.parse_retry_after(date, now=now) <= 61
-    assert e.parse_retry_after("garbage") is None
-    assert e.parse_retry_after(None) is None
-    assert e.parse_retry_after(email.utils.formatdate(now - 60, usegmt=True), now=now) == 0.0
+    assert 55 <= parse_retry_after(date, now=at) <= 61
+    assert parse_retry_after("garbage") is None
+    assert parse_retry_after(None) is None
+    assert parse_retry_after(email.utils.formatdate(now - 60, usegmt=True), now=at) == 0.0
     assert e.error_from_reply(429, {}, {"retry-after": "1.5"}).retry_after == 1.5
     assert e.error_from_reply(429, {}).retry_after is None
 

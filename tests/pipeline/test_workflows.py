@@ -106,20 +106,19 @@ def test_intents_skip_the_sse_call(api, tenant, sim):
     assert len(sim.session(sid)["renders"]) == 2, "only the export rendered again"
 
 
-def test_follow_up_on_an_expired_session_offers_a_new_job(api, tenant, sim):
+def test_follow_up_on_a_lost_session_replays_the_job_into_a_new_one(api, tenant, sim):
     job = submit(api, tenant)
     assert stack.wait_job(api, tenant, job["id"])["status"] == "succeeded"
+    old = session_of(job["id"])
     sim.fault("run_sse", "code_1002", times=1)
     follow_up(api, tenant, job["id"], "now add captions")
     done = finished(api, tenant, job["id"], 2)
-    assert done["status"] == "failed"
-    assert done["error"]["code"] == "session_expired"
-    assert "expired" in done["error"]["message"]
-    suggestion = done["revisions"][1]["suggested_job"]
-    assert [s["text"] for s in suggestion["steps"]] == [job["prompt"], "now add captions"]
-    assert done["output"] == done["revisions"][0]["output"], "the last good video is kept"
-    again = api.post("/v1/jobs", json=suggestion, headers=tenant.headers)
-    assert again.status_code == 201, again.text
+    assert done["status"] == "succeeded", done["error"]
+    new = session_of(job["id"])
+    assert new != old, "a new session"
+    assert sim.session(new)["messages"] == [job["prompt"], "now add captions"]
+    assert len(sim.session(new)["renders"]) == 1, "the replay rebuilt the timeline; only the revision rendered"
+    assert done["output"] == done["revisions"][1]["output"] != done["revisions"][0]["output"]
 
 
 def test_bad_follow_ups(api, tenant, sim):

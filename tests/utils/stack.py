@@ -50,6 +50,10 @@ def test_env() -> dict[str, str]:
         "REELMILL_RETRY_MAX_S": "2",
         "REELMILL_RATE_LIMIT_WAIT_S": "1",
         "REELMILL_EDIT_SETTLE_S": "0.3",
+        # generous upstream pace for the suite; pacing tests set their own
+        "REELMILL_UPSTREAM_MAX_STREAMS": "200",
+        "REELMILL_UPSTREAM_MAX_RENDERS": "200",
+        "REELMILL_UPSTREAM_RPS": "2000",
         "REELMILL_STILL_WORKING_EVERY_S": "1",
         "REELMILL_WEBHOOK_SCHEDULE_SCALE": "0.001",
         "REELMILL_ARTIFACT_RETRY_BASE_S": "0.3",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from sqlmodel import select
@@ -14,7 +15,8 @@ from shared.db import session_scope
 from shared.domain.job_input import JobSpec
 from shared.domain.jobs import new_job_row
 from shared.domain.transitions import job_event
-from shared.tables import Delivery, Job, Tenant
+from shared.tables import Delivery, Job, JobStatus, Stage, Tenant
+from shared.timeutil import utcnow
 from tests.utils.stack import Tenant as TestTenant
 from tests.webhooks.receiver import Receiver
 
@@ -35,10 +37,13 @@ def tenant_row(name: str) -> Tenant:
 
 
 def still_job(tenant_id: str, webhook: str | None, events_filter: list[str] | None = None) -> str:
-    """A job row that no worker will run (stage `queued`), to hang events on."""
+    """A job row that no worker will run or start, to hang events on: as if a worker held its step for an hour (the
+    scheduler admits only waiting jobs; the sweeper resends only jobs whose lease ran out)."""
     spec = JobSpec(prompt="a cat", webhook=webhook, webhook_events_filter=events_filter or ["start", "completed"])
     with session_scope() as session:
         job = new_job_row(tenant_id, spec)
+        job.status, job.stage = JobStatus.processing, Stage.verify
+        job.lease_owner, job.lease_until = "tests", utcnow() + timedelta(hours=1)
         session.add(job)
         return job.id
 

@@ -37,7 +37,8 @@ def test_retry_after_seconds_and_date() -> None:
     date = format_datetime(NOW + timedelta(seconds=90), usegmt=True)
     assert parse_retry_after(date, now=NOW) == 90.0
     assert parse_retry_after(format_datetime(NOW - timedelta(hours=1), usegmt=True), now=NOW) == 0.0
-    for junk in (None, "", "soon", "-5", "1.5"):
+    assert parse_retry_after("1.5") == 1.5  # a fraction, as some servers send
+    for junk in (None, "", "soon", "-5", "1e9", "nan", "9" * 5000):
         assert parse_retry_after(junk) is None
 
 

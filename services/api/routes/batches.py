@@ -28,7 +28,7 @@ from shared.settings import get_settings
 router = APIRouter(prefix="/v1/batches", tags=["batches"])
 log = logging.getLogger(__name__)
 
-FIELDS = frozenset({"webhook", "webhook_events_filter", "on_error", "max_in_flight"})
+FIELDS = frozenset({"webhook", "webhook_events_filter", "on_error", "max_in_flight", "priority", "cancel_after"})
 
 BATCH_BODY_DOC: dict[str, Any] = {
     "requestBody": {
@@ -49,6 +49,11 @@ BATCH_BODY_DOC: dict[str, Any] = {
                         "max_in_flight": {"type": "integer", "minimum": 1},
                         "webhook": {"type": "string"},
                         "webhook_events_filter": {"type": "string", "description": "start,progress,completed"},
+                        "priority": {"type": "string", "enum": ["high", "normal", "low"], "default": "normal"},
+                        "cancel_after": {
+                            "type": "string",
+                            "description": "each job's deadline from now: 90, 90s, 15m, 2h or 1h30m",
+                        },
                     },
                 }
             }
@@ -110,6 +115,8 @@ def _create(tenant_id: str, form: FormData) -> dict[str, Any]:
         fields.get("max_in_flight"),
         fields.get("webhook"),
         form.values.get("webhook_events_filter"),  # repeated, or comma-separated, or both
+        priority=fields.get("priority"),
+        cancel_after=fields.get("cancel_after"),
     )
     credits = credit_admission.prefetch()  # before the transaction: see credit_admission.prefetch
     with Session(get_engine(), expire_on_commit=False) as session:

@@ -23,6 +23,7 @@ from shared.domain import credit_admission
 from shared.domain.errors import ValidationFailed
 from shared.domain.job_input import JobSpec
 from shared.domain.jobs import cancel_job, create_job, get_job, list_jobs
+from shared.domain.priority import cancel_after_s
 from shared.domain.views import job_public, load_public, turns_for
 from shared.settings import get_settings
 from shared.tables import Job, JobStatus
@@ -79,11 +80,14 @@ async def create(
     tenant: TenantDep,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
     prefer: Annotated[str | None, Header()] = None,
+    cancel_after: Annotated[str | None, Header(alias="Cancel-After", max_length=40)] = None,
 ) -> dict[str, Any]:
-    """Create a generation job. JSON body, or multipart with a `job` JSON field and `files` parts."""
+    """Create a generation job. JSON body, or multipart with a `job` JSON field and `files` parts. `Cancel-After`
+    (a duration: 90, 90s, 15m, 2h) cancels the job if it has not finished by then."""
     wait_s = prefer_wait(prefer)
     if idempotency_key is not None and not (idempotency_key.isascii() and idempotency_key.isprintable()):
         raise ValidationFailed("Idempotency-Key must be printable ASCII", field="Idempotency-Key")
+    deadline_s = cancel_after_s(cancel_after)
     spec, form = await _read_body(request)
     files = [{"path": str(f.path), "filename": f.filename, "size": f.size} for f in form.files] if form else []
 
@@ -92,7 +96,9 @@ async def create(
         with Session(get_engine(), expire_on_commit=False) as session:
             if not _replays(session, tenant.id, idempotency_key):
                 credit_admission.admit(session, {spec.profile: len(spec.turns())}, credits)
-            made = create_job(session, tenant.id, spec, idempotency_key=idempotency_key, files=files)
+            made = create_job(
+                session, tenant.id, spec, idempotency_key=idempotency_key, files=files, cancel_after_s=deadline_s
+            )
             session.commit()
             view = load_public(session, made.job)
             return view, made.created, JobStatus(made.job.status).terminal

@@ -21,7 +21,7 @@ import time
 from datetime import datetime
 
 from services.worker.context import StepContext
-from services.worker.outcome import Advance, Cancel, Outcome, RetryAfter
+from services.worker.outcome import Advance, Outcome, RetryAfter
 from shared.nemo.draft import draft_fingerprint
 from shared.nemo.errors import NemoError
 from shared.nemo.gui import translate
@@ -45,10 +45,12 @@ def message(ctx: StepContext) -> Outcome:
     try:
         result = send(ctx)
     except StreamCanceled:
-        return Cancel()
+        return ctx.canceled()
     except NemoError as exc:
         refused(ctx, exc)
         raise
+    finally:
+        ctx.let_go("streams")
     return conclude(result)
 
 
@@ -60,6 +62,9 @@ def prepare(ctx: StepContext) -> Outcome | None:
         return Advance()
     if turn.message_state == MessageState.sending:
         return recover(ctx, utcnow())
+    no_room = ctx.hold("streams", ctx.settings.lease_s)
+    if no_room is not None:
+        return no_room
     before = ctx.job.draft_fp or draft_fingerprint(_read_draft(ctx))
     ctx.checkpoint(
         message_state=MessageState.sending,

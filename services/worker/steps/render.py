@@ -9,7 +9,8 @@ from __future__ import annotations
 import time
 
 from services.worker.context import StepContext
-from services.worker.outcome import Advance, Cancel, Fail, Outcome
+from services.worker.outcome import Advance, Cancel, Fail, Outcome, Throttle
+from shared.domain.pace_view import render_slot_ttl_s
 from shared.nemo.errors import DuplicateRenderId, RenderNotFound
 from shared.nemo.wire import RenderStatus
 from shared.tables import Stage
@@ -20,10 +21,13 @@ def new_render_id(job_id: str, seq: int) -> str:
     return f"render_{int(time.time() * 1000)}_{job_id.removeprefix('job_')[-12:]}_{seq}"
 
 
-def submit(ctx: StepContext) -> Advance:
+def submit(ctx: StepContext) -> Advance | Throttle:
     turn, job = ctx.turn, ctx.job
     if turn.render_submitted:
         return _poll_next(ctx)
+    no_room = ctx.hold("renders", render_slot_ttl_s(ctx.settings))  # held until the render ends
+    if no_room is not None:
+        return no_room
     render_id = turn.render_id
     if render_id is not None and _exists(ctx, render_id):
         return _poll_next(ctx, turn={"render_submitted": True})

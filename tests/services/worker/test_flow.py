@@ -101,8 +101,18 @@ def test_a_lost_session_replays_every_turn_so_far():
     assert flow.turn_path(turns[0]) == flow.REPLAY_PATHS["sse"], "a succeeded turn only rebuilds its timeline"
 
 
-def test_a_lost_session_on_a_follow_up_fails_with_the_request_that_rebuilds_it():
+def test_a_lost_session_on_a_follow_up_is_replayed_too():
     job, turns = job_at(Stage.message, turns=2, session_id="s", turn_index=1)
+    turns[0].status = TurnStatus.succeeded
+    turns[1].kind = "revision"
+    plan = decide(job, turns, NewSession())
+    assert plan.then == Then.DISPATCH and job.stage == Stage.session and job.turn_index == 0
+    assert job.status == JobStatus.processing
+
+
+def test_a_lost_session_on_a_follow_up_whose_files_are_gone_offers_a_new_job():
+    files = [{"path": "/gone/clip.mp4", "filename": "clip.mp4", "size": 1}]
+    job, turns = job_at(Stage.message, turns=2, session_id="s", turn_index=1, files=files)
     turns[0].status = TurnStatus.succeeded
     turns[1].kind = "revision"
     plan = decide(job, turns, NewSession())
