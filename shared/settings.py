@@ -61,6 +61,7 @@ class Settings(BaseSettings):
     still_working_every_s: float = 120.0
     progress_event_min_s: float = 2.0
     uploads_dir: Path | None = None  # multipart job files; default <data_dir>/uploads
+    uploads_max_age_s: float = 24 * 3600.0  # an upload no open job names is removed once older than this
     credit_admission: bool = True  # refuse work the upstream balance cannot pay for (402)
     cost_estimate: dict[str, int] = Field(
         default_factory=lambda: {

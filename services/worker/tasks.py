@@ -16,6 +16,7 @@ from services.worker.runner import claim, run_chain, run_step
 from services.worker.sweeper import resend_expired_jobs, sweep_once
 from shared.artifacts.sweep import sweep_artifacts
 from shared.domain import batches
+from shared.domain.orphans import sweep_orphan_uploads
 from shared.tables import Stage
 from shared.taskq.celery import install_celery_dispatcher
 from shared.taskq.queues import STREAMS, TASK_ADVANCE, TASK_DELIVER, TASK_MIRROR, TASK_STREAM, TASK_SWEEP
@@ -23,8 +24,8 @@ from shared.taskq.queues import STREAMS, TASK_ADVANCE, TASK_DELIVER, TASK_MIRROR
 install_celery_dispatcher(celery_app)
 
 # What the periodic sweep checks, in order: jobs whose lease ran out, deliveries due but not attempted, batches
-# whose job-end step was lost, artifacts whose copy was lost or whose retention ran out.
-SWEEPS = (resend_expired_jobs, resend_lost_deliveries, batches.sweep_batches, sweep_artifacts)
+# whose job-end step was lost, artifacts whose copy was lost or whose retention ran out, uploads no open job needs.
+SWEEPS = (resend_expired_jobs, resend_lost_deliveries, batches.sweep_batches, sweep_artifacts, sweep_orphan_uploads)
 
 # A database that refuses a connection (restarting, out of connection slots) must not cost the message: the task
 # is sent again with backoff (and if every retry fails, the sweeper finds the job from its row later).
