@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections import Counter
 from collections.abc import Iterable
 from datetime import timedelta
@@ -47,16 +48,41 @@ LEADER_TTL_MS = 5000
 OPEN = [s for s in JobStatus if s not in TERMINAL_JOB_STATUSES]
 
 
+DEADLINES_EVERY_S = 1.0
+_deadlines_checked = 0.0
+
+
 def tick(owner: str) -> None:
-    """One round: parked jobs on every replica; the rest on the leader."""
+    """One round: parked jobs on every replica; the rest on the leader, each part only when something waits for
+    it (one cheap query says what), so an idle round costs two statements and a Redis call."""
+    global _deadlines_checked
     while dispatch_due() >= BATCH:
         pass
     if not lead(owner):
         return
-    expire_deadlines()
-    grant("streams", Stage.message)
-    grant("renders", Stage.render_submit)
-    admit()
+    if time.monotonic() - _deadlines_checked >= DEADLINES_EVERY_S:
+        _deadlines_checked = time.monotonic()
+        expire_deadlines()
+    queued, for_streams, for_renders = waiting()
+    if for_streams:
+        grant("streams", Stage.message)
+    if for_renders:
+        grant("renders", Stage.render_submit)
+    if queued:
+        admit()
+
+
+def waiting() -> tuple[bool, bool, bool]:
+    """Whether jobs wait to start, for a stream slot, for a render slot (each an EXISTS: stops at the first)."""
+
+    def some(condition):  # type: ignore[no-untyped-def]
+        return select(Job.id).where(condition).limit(1).exists()
+
+    with session_scope() as session:
+        row = session.execute(
+            select(some(_eligible_plain()), some(_waiting_for(Stage.message)), some(_waiting_for(Stage.render_submit)))
+        ).one()
+    return bool(row[0]), bool(row[1]), bool(row[2])
 
 
 def lead(owner: str) -> bool:

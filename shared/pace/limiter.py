@@ -52,6 +52,9 @@ class Limiter:
         self._rebuild_cb = rebuild
         self._scripts = scripts_for(client)
         self._down = False  # Redis failed last time: log the outage once, and its end
+        # class -> whether the last granted call saw it below its limits; a success is reported (`reward`, one
+        # round trip) only then: at full pace, each call costs one round trip, not two
+        self._recovering: dict[str, bool] = {}
 
     # ---- held resources ---------------------------------------------------------------------------------
     def acquire(self, resource: str, holder: str, ttl_s: float) -> Grant:
@@ -120,9 +123,13 @@ class Limiter:
         """`take` with the reason of a refusal (``rate``, ``paused`` or ``unavailable``)."""
         check_class(cls)
         keys = [self.keys.aimd, self.keys.gcra, self.keys.stats]
-        args = [cls, self.config.rps, self.config.floor_rps()]
+        args = [cls, self.config.rps, self.config.floor_rps(), self._max_cap_arg(cls)]
         reply = self._call(lambda: self._scripts.take(keys=keys, args=args))
-        return self._unavailable() if reply is _MISSING else _grant(reply)
+        if reply is _MISSING:
+            return self._unavailable()
+        if len(reply) > 3:  # a granted call says whether its class is still below its limits
+            self._recovering[cls] = bool(int(reply[3]))
+        return _grant(reply[:3])
 
     # ---- AIMD -------------------------------------------------------------------------------------------
     def penalize(self, cls: str, retry_after_s: float | None = None) -> float:
@@ -130,6 +137,7 @@ class Limiter:
         configured default) and, unless it is already paused, halve its rate and its resource's cap.
         Returns the pause remaining (0.0 if Redis is down)."""
         check_class(cls)
+        self._recovering[cls] = True
         cfg = self.config
         pause = cfg.default_pause_s if retry_after_s is None else retry_after_s
         pause = min(max(pause, 1.0), cfg.max_pause_s)  # a zero Retry-After would let a storm halve again and again
@@ -152,6 +160,8 @@ class Limiter:
         ``rps_step`` and, after as many successes as its cap, its resource's cap by one; never above the
         configured limits, never during a pause. Returns whether anything rose."""
         check_class(cls)
+        if not self._recovering.get(cls, True):  # at its limits, as this process's last call of the class saw
+            return False
         cfg = self.config
         args = [cls, cfg.rps, cfg.floor_rps(), cfg.rps_step, cfg.recover_s, self._max_cap_arg(cls)]
         reply = self._call(lambda: self._scripts.reward(keys=[self.keys.aimd], args=args))

@@ -119,7 +119,11 @@ if wait > 0 then
   return {0, fmt(wait), 'rate'}
 end
 redis.call('HSET', KEYS[2], 'tat:*', fmt(now + 1 / max_rps), 'tat:' .. cls, fmt(now + 1 / rate))
-return {1, '0', 'ok'}
+local degraded = 0
+if rate < max_rps or (ARGV[4] ~= '' and cur_cap(KEYS[1], cls, tonumber(ARGV[4])) < tonumber(ARGV[4])) then
+  degraded = 1
+end
+return {1, '0', 'ok', degraded}
 """
 
 # KEYS: aimd, stats.  ARGV: class, pause_s, max_rps, min_rps, max_cap ('' for a class without a resource)
