@@ -50,6 +50,11 @@ HANDLERS: dict[Stage, Handler] = {
 }
 _JOB_FIELDS = [c.key for c in inspect(Job).column_attrs]
 _TURN_FIELDS = [c.key for c in inspect(JobTurn).column_attrs]
+# attribute -> table column (`meta` is the `metadata` column): the writes are Core UPDATEs, no ORM bookkeeping
+_JOB_COLUMNS = {c.key: c.columns[0] for c in inspect(Job).column_attrs}
+_TURN_COLUMNS = {c.key: c.columns[0] for c in inspect(JobTurn).column_attrs}
+_JOBS = Job.__table__  # type: ignore[attr-defined]
+_TURNS = JobTurn.__table__  # type: ignore[attr-defined]
 
 
 @dataclass
@@ -194,10 +199,10 @@ def _write(session: Session, step: Step, seq: int) -> bool:
     """The job's and turns' changed fields; False (nothing written) when the lease is no longer ours."""
     job = step.ctx.job
     changes = _diff(step.written_job, job, _JOB_FIELDS)
-    moved = session.exec(  # type: ignore[call-overload]
-        update(Job)
-        .where(Job.id == job.id, Job.lease_owner == step.ctx.owner, Job.step_seq == seq)
-        .values({getattr(Job, name): value for name, value in changes.items()})
+    moved = session.execute(
+        update(_JOBS)
+        .where(_JOBS.c.id == job.id, _JOBS.c.lease_owner == step.ctx.owner, _JOBS.c.step_seq == seq)
+        .values({_JOB_COLUMNS[name]: value for name, value in changes.items()})
     ).rowcount
     if moved != 1:
         session.rollback()
@@ -205,10 +210,10 @@ def _write(session: Session, step: Step, seq: int) -> bool:
     for turn, written in zip(step.ctx.turns, step.written_turns, strict=True):
         turn_changes = _diff(written, turn, _TURN_FIELDS)
         if turn_changes:
-            session.exec(  # type: ignore[call-overload]
-                update(JobTurn)
-                .where(JobTurn.id == turn.id)
-                .values({getattr(JobTurn, name): value for name, value in turn_changes.items()})
+            session.execute(
+                update(_TURNS)
+                .where(_TURNS.c.id == turn.id)
+                .values({_TURN_COLUMNS[name]: value for name, value in turn_changes.items()})
             )
     return True
 

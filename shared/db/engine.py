@@ -12,19 +12,23 @@ keep it from answering "database is locked":
 pysqlite's own transaction handling is turned off so that these BEGINs (and SAVEPOINTs) are the ones sent.
 
 PostgreSQL (production) gets a pool of `db_pool_size` connections per process (plus twice as many overflow);
-both rules above are SQLite's only.
+both rules above are SQLite's only. A pooled connection idle for more than a few seconds is pinged before use (a
+database restarted meanwhile costs a reconnect, not an error); one in steady use is not (a ping on every checkout
+is a round trip per transaction).
 """
 
 from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlmodel import Session, create_engine
 
 from shared.db.stats import count_statements
@@ -70,14 +74,36 @@ def make_engine(url: str, *, pool_size: int | None = None) -> Engine:
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(
+    engine = create_engine(
         url,
         pool_size=size,
         max_overflow=size * 2,
-        pool_pre_ping=True,
         pool_recycle=1800,
         pool_timeout=POOL_TIMEOUT_S,
     )
+    event.listen(engine, "connect", _note_checkin)  # a new connection is fresh
+    event.listen(engine, "checkin", _note_checkin)
+    event.listen(engine, "checkout", _ping_if_idle)
+    return engine
+
+
+PING_AFTER_IDLE_S = 5.0
+
+
+def _note_checkin(_dbapi_conn, record) -> None:
+    record.info["checked_in"] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_conn, record, _proxy) -> None:
+    """Before handing out a connection that sat idle a while, check it still works; a dead one is replaced."""
+    if time.monotonic() - record.info.get("checked_in", 0.0) < PING_AFTER_IDLE_S:
+        return
+    try:
+        with dbapi_conn.cursor() as cur:
+            cur.execute("SELECT 1")
+        dbapi_conn.rollback()
+    except Exception as exc:
+        raise DisconnectionError(f"pooled connection is gone ({type(exc).__name__})") from exc
 
 
 def get_engine() -> Engine:
