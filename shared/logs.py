@@ -48,10 +48,6 @@ def job_context(job_id: str | None) -> Iterator[None]:
         _job_id.reset(token)
 
 
-def current_job_id() -> str | None:
-    return _job_id.get()
-
-
 class RedactingFilter(logging.Filter):
     """Redacts the rendered message of every record that passes through a handler."""
 

@@ -104,11 +104,6 @@ def get_delivery(session: Session, tenant_id: str, delivery_id: str) -> tuple[De
     return found[0], found[1]
 
 
-def delivery_view(session: Session, tenant_id: str, delivery_id: str) -> dict[str, Any]:
-    delivery, event = get_delivery(session, tenant_id, delivery_id)
-    return delivery_public(delivery, event, _attempts(session, [delivery.id])[delivery.id])
-
-
 def take_redelivery(tenant_id: str, now: float | None = None) -> None:
     """Count one redelivery against the tenant's `redeliver_per_minute`; RateLimited (429) past it."""
     limit = get_settings().redeliver_per_minute
