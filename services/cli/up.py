@@ -387,7 +387,9 @@ def up(
     flower_port: int = typer.Option(5555, help="Flower port."),
     sim_port: int = typer.Option(8300, help="Simulator port (loopback only)."),
     concurrency: int = typer.Option(20, help="Threads of the steps worker."),
-    stream_concurrency: int = typer.Option(50, help="Threads of the streams worker (one per open SSE stream)."),
+    stream_concurrency: int = typer.Option(
+        4, help="Threads of the streams worker: they hand each stream to its event loop (thousands per process)."
+    ),
     webhook_concurrency: int = typer.Option(10, help="Threads of the webhooks worker (deliveries only)."),
     allow_receiver: list[str] = typer.Option(  # noqa: B008
         [], "--allow-receiver", help="host:port of a local webhook receiver to allow (repeatable)."

@@ -54,7 +54,7 @@ def test_compose_file_matches_the_compose_spec() -> None:
 
 def test_the_validator_rejects_a_broken_file(tmp_path: Path) -> None:
     broken = tmp_path / "docker-compose.yml"
-    broken.write_text(COMPOSE.read_text().replace("    stop_grace_period: 16m", "    stop_grace_periods: 16m"))
+    broken.write_text(COMPOSE.read_text().replace("    stop_grace_period: 60s", "    stop_grace_periods: 60s"))
     assert validate(broken).returncode != 0
 
 
@@ -115,9 +115,11 @@ def test_health_checks_and_named_volumes(compose: dict[str, Any]) -> None:
     assert {"pg-data", "redis-data", "uploads", "artifacts"} <= mounted <= set(compose["volumes"])
 
 
-def test_workers_outlive_their_longest_step_on_stop(compose: dict[str, Any]) -> None:
+def test_workers_have_time_to_finish_or_hand_back_on_stop(compose: dict[str, Any]) -> None:
+    """A short step finishes; an open stream is handed back at once (services/worker/eventloop.py), so the streams
+    worker needs seconds, not the 15 minutes a stream may last."""
     services = compose["services"]
-    assert seconds(services["worker-streams"]["stop_grace_period"]) > Settings().sse_max_s
+    assert 30 <= seconds(services["worker-streams"]["stop_grace_period"]) < Settings().sse_max_s
     assert seconds(services["worker-steps"]["stop_grace_period"]) >= 60
 
 
