@@ -43,8 +43,9 @@ def test_every_protected_operation_is_401_before_the_body_is_read(served: Served
         except TimeoutError:
             answers[(method, path)] = None  # waited for the body it will never get
     assert {op: a.status if a else "no answer in 10 s" for op, a in answers.items()} == dict.fromkeys(answers, 401)
-    for answer in answers.values():
-        assert answer.json()["error"]["code"] == "unauthorized"
+    for (method, _), answer in answers.items():
+        if method != "HEAD":  # a HEAD answer has no body
+            assert answer.json()["error"]["code"] == "unauthorized"
         assert answer.headers["www-authenticate"] == "Bearer"
         assert answer.headers.get("connection") == "close"
         assert b"rm_live_not-a-key" not in answer.body

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.api.served import ServedApi, new_key, sqlite_env
+from tests.api.served import ServedApi, new_key, run_cli, sqlite_env
 from tests.utils import stack
 from tests.utils.net import free_port
 
@@ -27,6 +27,7 @@ def sqlite_stack(tmp_path: Path, sim_url: str, sim):
     redis_port = free_port()
     redis = stack.start_redis(redis_port)
     env = sqlite_env(tmp_path / "data", REELMILL_REDIS_URL=f"redis://127.0.0.1:{redis_port}/0")
+    run_cli(["migrate"], env)  # `reelmill keys` never creates a database (services/cli/keys.py)
     key = new_key(env)
     log = stack.LOG_DIR / f"sqlite-worker-{redis_port}.log"
     with log.open("wb") as handle:
