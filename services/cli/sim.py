@@ -1,6 +1,7 @@
 """`reelmill sim`: serve the NemoVideo simulator on loopback.
 
-Options override the ``REELMILL_SIM_*`` environment, which overrides ``SimConfig``'s defaults.
+Options override the ``REELMILL_SIM_*`` environment, which overrides ``SimConfig``'s defaults. Every knob is an
+environment variable (``services/nemo_sim/README.md``); the common ones are options too.
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ def sim(
     legacy_events: bool | None = typer.Option(
         None, "--legacy-events/--adk-events", help="Flat legacy SSE events instead of ADK's."
     ),
+    anonymous_credits: int | None = typer.Option(None, help="Credits of each new anonymous user (default 100)."),
+    state_file: str | None = typer.Option(
+        None, help="Keep users, tokens, credits, sessions and renders in this file across restarts."
+    ),
     log_level: str | None = typer.Option(None, help="Log level (default warning)."),
 ) -> None:
     import uvicorn
@@ -27,6 +32,7 @@ def sim(
 
     from services.nemo_sim.app import create_app
     from services.nemo_sim.config import SimConfig
+    from services.nemo_sim.persist import StateFileError
 
     chosen: dict[str, Any] = {
         "time_scale": time_scale,
@@ -34,14 +40,20 @@ def sim(
         "seed": seed,
         "render_shape": render_shape,
         "legacy_events": legacy_events,
+        "anonymous_credits": anonymous_credits,
+        "state_file": state_file,
         "log_level": log_level,
     }
     try:
         config = SimConfig(**{k: v for k, v in chosen.items() if v is not None})
     except ValidationError as exc:
         raise typer.BadParameter(str(exc)) from None
+    try:
+        app = create_app(config)
+    except StateFileError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--state-file") from None
     uvicorn.run(
-        create_app(config),
+        app,
         host=host,
         port=port,
         log_level=config.log_level.lower(),

@@ -1,7 +1,8 @@
 """Request counters and the recent-request log behind ``/_sim/counters`` and ``/_sim/requests``.
 
 Handlers call ``Ledger.track`` once per request; ``LedgerMiddleware`` (pure ASGI, so streams pass through
-untouched) fills in the response status, and cuts the connection of a request marked for a ``drop`` fault.
+untouched) fills in the response status, cuts the connection of a request marked for a ``drop`` fault after
+the status line, and resets the one marked ``reset_after_accept`` before its first byte.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from services.nemo_sim.reset import RESET_AFTER_ACCEPT, note, reset_connection
 
 ENDPOINTS = (
     "anonymous_token",
@@ -23,9 +26,10 @@ ENDPOINTS = (
     "render_status",
     "render_cancel",
     "render_download",
+    "render_output",
 )
 DROP_FLAG = "sim_drop"
-ENTRY_KEY = "sim_entry"
+CUT_FLAG = "sim_cut"  # the connection was reset: nothing more goes out
 
 
 def masked_headers(request: Request) -> dict[str, str]:
@@ -38,9 +42,7 @@ def masked_headers(request: Request) -> dict[str, str]:
 
 
 def mark_dropped(scope: Scope) -> None:
-    entry = scope.get("state", {}).get(ENTRY_KEY)
-    if entry is not None:
-        entry["dropped"] = True
+    note(scope, "dropped", True)
 
 
 class Ledger:
@@ -48,6 +50,7 @@ class Ledger:
         self.endpoints: Counter[str] = Counter()
         self.sessions: dict[str, Counter[str]] = {}
         self.in_flight_streams = 0
+        self.faults: Counter[tuple[str, str]] = Counter()  # (endpoint, kind) -> times fired
         self.log: deque[dict[str, Any]] = deque(maxlen=keep)
 
     def track(self, request: Request, endpoint: str, session_id: str | None = None) -> None:
@@ -66,11 +69,26 @@ class Ledger:
         self.log.append(entry)
         request.state.sim_entry = entry
 
+    def fault_fired(self, request: Request | None, endpoint: str, kind: str) -> None:
+        self.faults[(endpoint, kind)] += 1
+        entry = getattr(request.state, "sim_entry", None) if request is not None else None
+        if entry is not None:
+            entry["fault"] = kind
+
+    def faults_fired(self) -> dict[str, Any]:
+        by_kind: Counter[str] = Counter()
+        by_endpoint: dict[str, dict[str, int]] = {}
+        for (endpoint, kind), count in sorted(self.faults.items()):
+            by_kind[kind] += count
+            by_endpoint.setdefault(endpoint, {})[kind] = count
+        return {"total": sum(by_kind.values()), "by_kind": dict(by_kind), "by_endpoint": by_endpoint}
+
     def snapshot(self) -> dict[str, Any]:
         return {
             "endpoints": {name: self.endpoints.get(name, 0) for name in ENDPOINTS},
             "sessions": {sid: dict(counts) for sid, counts in self.sessions.items()},
             "in_flight_streams": self.in_flight_streams,
+            "faults_fired": self.faults_fired(),
         }
 
     def recent(self, limit: int) -> list[dict[str, Any]]:
@@ -90,13 +108,20 @@ class LedgerMiddleware:
         state = scope.setdefault("state", {})
 
         async def send_through(message: Message) -> None:
+            if state.get(CUT_FLAG):
+                return
             if message["type"] == "http.response.start":
-                entry = state.get(ENTRY_KEY)
-                if entry is not None:
-                    entry["status"] = message["status"]
+                if state.get(RESET_AFTER_ACCEPT):  # the work is done; the reply never leaves
+                    state[CUT_FLAG] = True
+                    note(scope, "reset", "after_accept")
+                    await reset_connection(scope)
+                    return
+                note(scope, "status", message["status"])
             elif state.get(DROP_FLAG):
                 mark_dropped(scope)
                 return  # swallow the body: the server returns with the response unfinished
             await send(message)
 
         await self.app(scope, receive, send_through)
+        if scope.get("method") not in ("GET", "HEAD"):
+            scope["app"].state.sim.touch()  # it may have changed what the state file keeps

@@ -13,10 +13,12 @@ import random
 import uuid
 from dataclasses import dataclass, field
 
+from services.nemo_sim import forms
+from services.nemo_sim.capacity import TokenUse
 from services.nemo_sim.drafts import apply_message
 from services.nemo_sim.records import Session, User
 from services.nemo_sim.state import SimState
-from services.nemo_sim.stream import HEARTBEATS, EventEncoder, Frames
+from services.nemo_sim.stream import EventEncoder, Frames
 
 TEMPORARY_ISSUE = "I encountered a temporary issue while finishing up. Please retry if something is off."
 _INTROS = ("Sure, let me work on that.", "好的，我来处理。", "On it, updating your project now.")
@@ -44,6 +46,9 @@ class Run:
     error_form: int | None = None  # an armed stream_error fault: which of the three forms
     frames: Frames | None = field(default_factory=asyncio.Queue)
     change: str = ""
+    run_id: int = 0
+    use: TokenUse | None = None  # the token's capacity record: the run holds one of its stream slots
+    edited: bool = False  # its edit is applied (a restore finishes a run that was not)
 
     def emit(self, chunk: bytes | None) -> None:
         if self.frames is not None:
@@ -86,7 +91,7 @@ class _Steps:
     def do(self, step: str) -> None:
         run, enc, fin = self.run, self.run.encoder, step == self.last_event
         if step == "heartbeat":
-            run.emit(HEARTBEATS[self.beats % len(HEARTBEATS)])
+            run.emit(forms.heartbeat(run.sim.config, self.beats))
             self.beats += 1
         elif step == "intro":
             run.emit(enc.text(self.rng.choice(_INTROS), fin))
@@ -94,6 +99,8 @@ class _Steps:
             run.emit(enc.call(self.edit_id, self.tool, {"instruction": run.prompt[:500]}, fin))
         elif step == "edit":
             run.change = apply_message(run.session, run.prompt, run.sim.rng)
+            run.edited = True
+            run.sim.touch()
         elif step == "result_edit":
             response = {"status": "success", "summary": run.change}
             run.emit(enc.result(self.edit_id, self.tool, response, fin))
@@ -130,15 +137,37 @@ async def execute(run: Run) -> None:
                 await asyncio.sleep(delay)
             if step == "end":
                 run.sim.spend(run.user, run.cost)
+                run.cost = 0
             else:
                 doer.do(step)
     finally:
-        run.session.runs_in_progress -= 1
-        run.emit(None)
-        run.detach()
+        end_run(run)
 
 
-def start_run(sim: SimState, session: Session, user: User, prompt: str, error_form: int | None) -> Run | None:
+def end_run(run: Run) -> None:
+    """The run is over (finished, or stopped by a reset or shutdown): free its slot, end its stream."""
+    sim = run.sim
+    run.session.runs_in_progress -= 1
+    if sim.active_runs.get(run.run_id) is run:  # after a reset the table is a new one
+        del sim.active_runs[run.run_id]
+    if run.use is not None:
+        sim.capacity.end_run(run.use, run.run_id)
+    sim.touch()
+    run.emit(None)
+    run.detach()
+
+
+def start_run(
+    sim: SimState,
+    session: Session,
+    user: User,
+    prompt: str,
+    error_form: int | None,
+    *,
+    use: TokenUse | None = None,
+    run_id: int | None = None,
+    duration_s: float | None = None,
+) -> Run | None:
     """Accept a message: freeze its credits and start the run. None when the user cannot afford it."""
     config = sim.config
     cost = config.credits_per_message
@@ -154,12 +183,15 @@ def start_run(sim: SimState, session: Session, user: User, prompt: str, error_fo
         silent=silent_draw < config.silent_share,
         temporary_issue=issue_draw < config.temporary_issue_share,
         encoder=EventEncoder(f"e-{uuid.uuid4()}", config.legacy_events),
-        duration_s=config.scaled(config.message_seconds),
+        duration_s=config.scaled(config.message_seconds) if duration_s is None else duration_s,
         heartbeat_s=config.scaled(config.heartbeat_every_s),
         error_form=error_form,
+        run_id=next(sim.run_ids) if run_id is None else run_id,
+        use=use,
     )
     session.messages.append(prompt)
     session.runs_in_progress += 1
+    sim.active_runs[run.run_id] = run
     task = asyncio.create_task(execute(run))
     sim.runs.add(task)
     task.add_done_callback(sim.runs.discard)

@@ -20,5 +20,7 @@ async def json_object(request: Request, *, required: bool = True) -> dict[str, A
     except ValueError:
         body = None
     if not isinstance(body, dict):
-        raise SimReply(code_error(400, "request body must be a JSON object", 400))
+        raise SimReply(
+            code_error(400, "request body must be a JSON object", 400, fields=request.app.state.sim.error_fields)
+        )
     return body

@@ -38,6 +38,8 @@ class Session:
     renders: list[str] = field(default_factory=list)
     runs_in_progress: int = 0
     edits: int = 0  # agent edits applied so far (picks the next kind of edit)
+    token_key: str | None = None  # the token that created it (``capacity.token_key``)
+    lost: bool = False  # the upstream forgot it (``DELETE /_sim/sessions/<sid>``): every call says not found
 
 
 @dataclass
@@ -51,3 +53,6 @@ class Render:
     duration_s: float  # wall-clock seconds from submit to completion
     fails: bool
     canceled_at: float | None = None  # epoch seconds; a canceled render stays canceled
+    output_bytes: int = 0  # config.output_bytes at submit: the size of the file it serves (0: small)
+    token_key: str | None = None  # the token that submitted it
+    duplicate_of: str | None = None  # an earlier live render of the same session and draft version

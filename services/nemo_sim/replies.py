@@ -1,8 +1,9 @@
 """The upstream's reply envelopes.
 
-The ``/api/`` family answers ``{"code":0,"data":…}`` or ``{"code":N,"message":…}`` (plus ``msg`` when the
-config says so); the render family answers ``{"success":…}``; ``/run_sse`` answers ADK's
-``{"detail":…}`` for an unknown session. ``SimReply`` lets helpers deep in a handler end the request.
+The ``/api/`` family answers ``{"code":0,"data":…}`` or ``{"code":N,"message":…}``; the render family answers
+``{"success":…}``; ``/run_sse`` answers ADK's ``{"detail":…}`` for an unknown session. The error text goes in
+the fields the config picks (``message``, ``msg`` or both: ``SimState.error_fields``). ``SimReply`` lets
+helpers deep in a handler end the request.
 """
 
 from __future__ import annotations
@@ -10,6 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.responses import JSONResponse, Response
+
+TextFields = tuple[str, ...]
+MESSAGE: TextFields = ("message",)
 
 
 class SimReply(Exception):
@@ -29,12 +33,10 @@ def code_error(
     message: str,
     status: int = 200,
     *,
-    msg_field: bool = False,
+    fields: TextFields = MESSAGE,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
-    body: dict[str, Any] = {"code": code, "message": message}
-    if msg_field:
-        body["msg"] = message
+    body: dict[str, Any] = {"code": code, **dict.fromkeys(fields, message)}
     return JSONResponse(body, status_code=status, headers=headers)
 
 
@@ -43,11 +45,17 @@ def render_ok(data: dict[str, Any]) -> JSONResponse:
 
 
 def render_error(
-    status: int, message: str, code: int | None = None, headers: dict[str, str] | None = None
+    status: int,
+    message: str,
+    code: int | None = None,
+    headers: dict[str, str] | None = None,
+    *,
+    fields: TextFields = MESSAGE,
 ) -> JSONResponse:
-    body: dict[str, Any] = {"success": False, "message": message}
+    body: dict[str, Any] = {"success": False}
     if code is not None:
-        body = {"success": False, "code": code, "message": message}
+        body["code"] = code
+    body.update(dict.fromkeys(fields, message))
     return JSONResponse(body, status_code=status, headers=headers)
 
 

@@ -6,10 +6,12 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
+from services.nemo_sim import forms
 from services.nemo_sim.bodies import json_object
-from services.nemo_sim.gate import enter_authenticated
+from services.nemo_sim.config import SimConfig
+from services.nemo_sim.gate import TOKEN_KEY, enter_authenticated
 from services.nemo_sim.records import Session
-from services.nemo_sim.replies import code_error, ok
+from services.nemo_sim.replies import ok
 
 router = APIRouter()
 CANVAS = {"width": 1080, "height": 1920}
@@ -21,17 +23,18 @@ async def create_session(request: Request) -> Response:
     body = await json_object(request, required=False)
     task_name = str(body.get("task_name") or "project")
     language = str(body.get("language") or "en")
-    session = sim.new_session(user.user_id, task_name, language)
+    session = sim.new_session(user.user_id, task_name, language, getattr(request.state, TOKEN_KEY))
     return ok({"task_id": session.task_id, "session_id": session.session_id, "user_id": user.user_id})
 
 
-def state_view(session: Session) -> dict:
+def state_view(session: Session, config: SimConfig) -> dict:
+    """The state reply's data; a session with no edit yet shows the configured empty draft."""
     return {
         "session_id": session.session_id,
         "task_id": session.task_id,
         "task_name": session.task_name,
         "state": {
-            "draft": session.draft,
+            "draft": session.draft if session.draft is not None else forms.empty_draft(config),
             "video_infos": session.video_infos,
             "generated_media": session.generated_media,
             "canvas_config": dict(CANVAS),
@@ -44,8 +47,8 @@ async def session_state(request: Request, session_id: str) -> Response:
     sim, user = enter_authenticated(request, "state", session_id)
     session = sim.session_of(user, session_id)
     if session is None:
-        return code_error(1002, "session not found", msg_field=sim.config.msg_field)
-    return ok(state_view(session))
+        return forms.session_lost(sim.config, "state")
+    return ok(state_view(session, sim.config))
 
 
 @router.get("/api/credits/balance/simple")

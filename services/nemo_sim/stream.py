@@ -1,5 +1,5 @@
-"""The message stream on the wire: ADK's ``data: <json>\\n\\n`` frames, the gateway's heartbeats, the
-flat legacy encoding, the three in-stream error forms, and the ASGI response that writes a run's frames.
+"""The message stream on the wire: ADK's ``data: <json>\\n\\n`` frames, the flat legacy encoding, the three
+in-stream error forms, and the ASGI response that writes a run's frames (the heartbeats are in ``forms.py``).
 """
 
 from __future__ import annotations
@@ -17,8 +17,6 @@ from starlette.types import Receive, Scope, Send
 from services.nemo_sim.accounting import mark_dropped
 
 AGENT = "nemo_agent"
-# The gateway's three heartbeat forms, used in turn: a comment line, an empty data line, a heartbeat event.
-HEARTBEATS = (b": ping\n\n", b"data:\n\n", b'data: {"type":"heartbeat"}\n\n')
 Frames = asyncio.Queue[bytes | None]  # None ends the stream
 
 

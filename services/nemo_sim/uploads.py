@@ -17,6 +17,7 @@ from python_multipart.exceptions import MultipartParseError
 from starlette.requests import Request
 from starlette.responses import Response
 
+from services.nemo_sim import forms
 from services.nemo_sim.bodies import json_object
 from services.nemo_sim.gate import enter_authenticated
 from services.nemo_sim.media import media_info
@@ -73,12 +74,12 @@ async def _from_multipart(request: Request, sim: SimState, session: Session, bou
         await upload.consume(request, boundary)
     except MultipartParseError:
         upload.discard()
-        raise SimReply(code_error(400, "malformed multipart body", 400)) from None
+        raise SimReply(code_error(400, "malformed multipart body", 400, fields=sim.error_fields)) from None
     refusal = _refusal(upload.parts, limits) or (None if upload.parts else (400, "no files in field 'files'"))
     if refusal is not None:
         upload.discard()
         status = 400 if refusal[0] == 400 else 200
-        raise SimReply(code_error(*refusal, status, msg_field=sim.config.msg_field))
+        raise SimReply(code_error(*refusal, status, fields=sim.error_fields))
     base = str(request.base_url).rstrip("/")
     infos, files = [], []
     for part in upload.parts:
@@ -94,14 +95,14 @@ async def _from_multipart(request: Request, sim: SimState, session: Session, bou
 def _from_urls(request: Request, sim: SimState, session: Session, body: dict[str, Any]) -> list[dict]:
     urls = body.get("urls")
     if not isinstance(urls, list) or not urls or not all(isinstance(u, str) and u for u in urls):
-        raise SimReply(code_error(400, "urls must be a non-empty list of strings", 400))
+        raise SimReply(code_error(400, "urls must be a non-empty list of strings", 400, fields=sim.error_fields))
     limits = limits_for(request)
     infos, files = [], []
     for url in urls:  # never fetched: name and type come from the URL's path
         filename = safe_name(unquote(PurePosixPath(urlsplit(url).path).name), fallback="remote")
         fmt = format_of(filename)
         if fmt not in limits.accepted:
-            raise SimReply(code_error(*_type_error(fmt, limits), msg_field=sim.config.msg_field))
+            raise SimReply(code_error(*_type_error(fmt, limits), fields=sim.error_fields))
         digest = hashlib.sha256(url.encode()).hexdigest()
         infos.append(media_info(filename, fmt, digest, url))
         files.append({"filename": filename, "size": None, "sha256": digest, "source": "url"})
@@ -114,7 +115,7 @@ async def upload(request: Request, session_id: str) -> Response:
     sim, user = enter_authenticated(request, "upload", session_id)
     session = sim.session_of(user, session_id)
     if session is None:
-        return code_error(1002, "session not found", msg_field=sim.config.msg_field)
+        return forms.session_lost(sim.config, "upload")
     boundary = boundary_of(request.headers.get("content-type", ""))
     if boundary is not None:
         infos = await _from_multipart(request, sim, session, boundary)

@@ -18,6 +18,24 @@ FIELDS = {
     "render_shape",
     "legacy_events",
     "msg_field",
+    "error_field",
+    "output_bytes",
+    "output_link",
+    "output_url_ttl_s",
+    "download_link",
+    "output_body",
+    "heartbeat_form",
+    "expired_token_form",
+    "lost_session_form",
+    "empty_draft_form",
+    "retry_after_form",
+    "max_streams_per_token",
+    "max_renders_per_token",
+    "stream_slot_until",
+    "rps_per_token",
+    "rps_burst",
+    "state_file",
+    "state_save_delay_s",
     "credits_per_message",
     "anonymous_credits",
     "token_ttl_s",
@@ -40,7 +58,17 @@ def test_config_patch_returns_whole_config_and_reset_restores(sim: SimAdmin) -> 
 
 
 def test_config_patch_rejects_unknown_and_bad_values(sim: SimAdmin) -> None:
-    for body in ({"nope": 1}, {"render_shape": "C"}, {"silent_share": 2}, {"time_scale": 0}):
+    bad = (
+        {"nope": 1},
+        {"render_shape": "C"},
+        {"silent_share": 2},
+        {"time_scale": 0},
+        {"heartbeat_form": "smoke"},
+        {"expired_token_form": "code_1002"},
+        {"max_streams_per_token": -1},
+        {"state_file": "/tmp/elsewhere.json"},  # set at start only
+    )
+    for body in bad:
         assert sim.http.patch("/_sim/config", json=body).status_code == 422
     assert sim.config()["render_shape"] == "both"
 
@@ -63,7 +91,7 @@ def test_counters_per_endpoint_and_session(sim: SimAdmin, up: Upstream, sid: str
     counters = sim.counters()
     assert set(counters["endpoints"]) == {
         "anonymous_token", "session", "upload", "run_sse", "state", "credits",
-        "render_submit", "render_status", "render_cancel", "render_download",
+        "render_submit", "render_status", "render_cancel", "render_download", "render_output",
     }  # fmt: skip
     endpoints = counters["endpoints"]
     assert (endpoints["anonymous_token"], endpoints["session"], endpoints["state"]) == (1, 1, 2)

@@ -67,7 +67,7 @@ def test_fault_book_counts_down_and_filters() -> None:
     assert book.take("state", "b") is None
     assert book.take("run_sse", "a") is None  # a stream fault waits for the stream
     assert [book.take("state", "a") is not None for _ in range(3)] == [True, True, False]
-    assert book.take("run_sse", "a", stream=True).kind == "drop"
+    assert book.take("run_sse", "a", stream=True).spec.kind == "drop"
     assert book.listing() == []
 
 
@@ -94,3 +94,48 @@ def test_mint_limit_and_credit_moves() -> None:
         assert (user.available, user.frozen) == (5, 0)
     finally:
         state.close()
+
+
+def test_byte_range() -> None:
+    from services.nemo_sim.outputs import UNSATISFIABLE, byte_range
+
+    assert byte_range(None, 100) is None and byte_range("bytes=0-9,20-29", 100) is None
+    assert byte_range("bytes=10-19", 100) == (10, 20) and byte_range("bytes=90-", 100) == (90, 100)
+    assert byte_range("bytes=-5", 100) == (95, 100) and byte_range("bytes=50-500", 100) == (50, 100)
+    assert byte_range("bytes=100-", 100) == UNSATISFIABLE and byte_range("bytes=-0", 100) == UNSATISFIABLE
+    assert byte_range("bytes=9-3", 100) is None and byte_range("items=0-1", 100) is None
+
+
+def test_token_bucket() -> None:
+    from services.nemo_sim.capacity import Capacity, Refused
+
+    capacity, config = Capacity(), SimConfig(rps_per_token=2.0, rps_burst=3.0)
+    use = capacity.use("tok_a", "u")
+    for _ in range(3):
+        capacity.admit_call(use, config, now=100.0)
+    with pytest.raises(Refused) as refused:
+        capacity.admit_call(use, config, now=100.0)
+    assert (refused.value.kind, refused.value.retry_after) == ("rate", 1)
+    capacity.admit_call(use, config, now=100.5)  # one token back after 0.5 s at 2/s
+    with pytest.raises(Refused):
+        capacity.admit_call(use, config, now=100.6)
+    assert capacity.refused_totals() == {"rate": 2, "streams": 0, "renders": 0}
+
+
+def test_state_file_round_trip(tmp_path) -> None:
+    from services.nemo_sim import persist
+
+    config = SimConfig(state_file=str(tmp_path / "s.json"), time_scale=0.01)
+    state = SimState(config)
+    token, user, _ = state.mint_anonymous("c")
+    session = state.new_session(user.user_id, "project", "en", "tok_x")
+    apply_message(session, "make a video", state.rng)
+    state.renders["r"] = Render("r", session.session_id, user.user_id, session.draft, 1, 1.0, 0.5, False)
+    persist.save_now(state)
+    assert oct((tmp_path / "s.json").stat().st_mode & 0o777) == "0o600"
+    again = SimState(config)
+    assert persist.load(again)
+    assert again.tokens[token].user_id == user.user_id and again.users[user.user_id].available == 100
+    assert again.sessions[session.session_id].draft == session.draft and again.renders["r"].draft_version == 1
+    assert again.secret == state.secret and again.rng.random() == state.rng.random()
+    assert again.capacity.use("tok_x", user.user_id).sessions_created == 1
