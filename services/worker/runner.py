@@ -153,6 +153,9 @@ def _cancel(ctx: StepContext) -> Cancel:
 def apply(step: Step, outcome: Outcome) -> Step | None:
     ctx, settings, now = step.ctx, get_settings(), utcnow()
     job, seq = ctx.job, ctx.job.step_seq
+    # the step's checkpoints wrote the turn already: an outcome that sets a field back (a new session clearing
+    # `draft_before`, a refused send going back to `pending`) must be a change against them, not be lost
+    step.written_turns = [_fields(t, _TURN_FIELDS) for t in ctx.turns]
     plan = flow.decide(job, ctx.turns, outcome, now=now, progress_every_s=settings.progress_event_min_s)
     if step.resumed is not None:
         plan.events.insert(0, ("job.stage", {"stage": step.resumed.value}))
