@@ -280,3 +280,24 @@ def test_first_message_meeting_a_refused_connection_is_sent_once(api, tenant, pr
     assert sim.activity(sid)["messages_sent"] == 1
     assert pv.turn_row(job["id"]).message_attempts >= 2
     sim.assert_no_duplicates()
+
+
+def test_expired_token_forms_with_a_configured_token(api, tenant, proving: SimAdmin, services) -> None:
+    """With a configured token (NEMO_TOKEN) a 1001/1010/1011/401 is met as the contract says: the token reloaded,
+    the call retried; the same upstream user keeps its session and its render, so nothing else changes."""
+    sim = proving
+    token = f"nmv_usr_configured_{uuid.uuid4().hex}"
+    sim.add_token(token, credits=1_000_000)
+    with pv.WorkerSwap(services) as swap:
+        swap.start("configured", "steps,webhooks,streams", REELMILL_NEMO_TOKEN=token)
+        for name in [n for n in MATRIX if n.startswith("token_expired_")]:
+            before = pv.endpoint_calls(sim)
+            sim.apply_variant(name)
+            job = pv.submit(api, tenant)
+            done = wait_job(api, tenant, job["id"], timeout=60)
+            assert done["status"] == "succeeded", (name, done["error"])
+            e = plain_job(False)
+            e.add(run_sse=1, render_status=1)  # each rejected call once more, with the reloaded token
+            assert pv.calls_since(sim, before) == dict(e.calls), name
+            assert sim.activity(pv.job_row(job["id"]).session_id)["messages_sent"] == 1, name
+    sim.assert_no_duplicates()
