@@ -146,6 +146,7 @@ class Workload:
         every = max(1, round(1 / args.follow_ups)) if args.follow_ups > 0 else 0
         self.wants_follow_up = {i for i in range(args.jobs) if every and i % every == every // 2}
         self.followed: dict[str, int] = {}  # job id -> revisions it had when its follow-up was posted
+        self.first_try: dict[str, int] = {}  # job id -> revisions it had when its follow-up was first tried
         self.lock = threading.Lock()
         self.started = time.monotonic()
 
@@ -176,17 +177,21 @@ class Workload:
             self.not_accepted.append(i)
 
     def follow_up(self, job_id: str, revisions: int) -> None:
-        """Post the job's follow-up once; a reply lost to a dying API is checked against the revisions first."""
+        """Post the job's follow-up once: a reply lost to a dying API is checked against the revisions the job had
+        at the first try (posting again would be the client's own duplicate)."""
+        before = self.first_try.setdefault(job_id, revisions)
         try:
             with httpx.Client(base_url=self.api_url, timeout=30, headers=self.headers) as http:
-                now = http.get(f"/v1/jobs/{job_id}").json()
-                if len(now["revisions"]) > revisions:
-                    self.followed[job_id] = revisions
+                now = http.get(f"/v1/jobs/{job_id}")
+                if now.status_code == 200 and len(now.json()["revisions"]) > before:
+                    self.followed[job_id] = before
+                    return
+                if now.status_code != 200:
                     return
                 resp = http.post(f"/v1/jobs/{job_id}/messages", json={"text": "make the title bigger"})
                 if resp.status_code == 202:
-                    self.followed[job_id] = revisions
-        except (httpx.HTTPError, ValueError, KeyError):
+                    self.followed[job_id] = before
+        except httpx.HTTPError:
             pass  # tried again on the next look
 
 
@@ -322,6 +327,7 @@ def collect(stack: ChaosStack, work: Workload, monkey: Monkey, ended_at: float, 
         "extra_sessions": summary["sessions"] - len(accepted),
         "sessions_without_a_message": sum(1 for s in per_session if s["messages_sent"] == 0),
         "messages_sent": summary["messages_sent"],
+        "duplicates": duplicates(counters),
         "renders_submitted": summary["renders_submitted"],
         "upstream_faults_fired": counters["faults_fired"]["by_kind"],
         "process_faults": dict(monkey.done),
@@ -330,6 +336,23 @@ def collect(stack: ChaosStack, work: Workload, monkey: Monkey, ended_at: float, 
         "makespan_s": round(ended_at - started, 1),
         "drain_s_after_last_fault": round(ended_at - monkey.last_fault_at, 1),
     }
+
+
+def duplicates(counters: dict[str, Any]) -> list[dict[str, Any]]:
+    """Evidence for each session that got a message or a render twice (the job is named in its messages)."""
+    out = []
+    for sid in counters["summary"]["sessions_with_duplicates"]:
+        session = counters["per_session"][sid]
+        out.append(
+            {
+                "session_id": sid,
+                "messages": session["duplicate_messages"],
+                "renders": session["duplicate_renders"],
+                "sent": session["messages_sent"],
+                "edits": session["edits_applied"],
+            }
+        )
+    return out
 
 
 def _rows_when_up(stack: ChaosStack) -> list[tuple[str, str, str | None, int]]:
