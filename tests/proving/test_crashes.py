@@ -79,7 +79,7 @@ def test_crash_before_the_edit_lands(api, tenant, proving: SimAdmin, services, s
     """Killed right after the upstream took the message, before its edit: the recovery finds the edit, never
     resends, never fails `empty_draft`."""
     sim = proving
-    sim.configure(message_seconds=900.0, edit_at=0.1)  # a 9 s run; its edit lands 0.9 s in
+    sim.configure(message_seconds=900.0, edit_at=0.3)  # a 9 s run (the stream's cap); its edit lands 2.7 s in
     job = pv.submit(api, tenant)
     sid = session_id_of(job["id"])
     pv.wait_until(lambda: accepted_not_edited(sim, sid), what="the message taken, its edit not landed yet")
@@ -91,18 +91,20 @@ def test_crash_before_the_edit_lands(api, tenant, proving: SimAdmin, services, s
     assert seen[-1] == "message landed" and "the message never ran: sending it again" not in seen, seen
 
 
-def test_crash_and_the_edit_lands_after_the_recovery_looked(api, tenant, proving: SimAdmin, services, spare):
+def test_crash_and_the_edit_lands_after_the_recovery_looked(api, tenant, proving: SimAdmin, services):
     """The edit lands seconds after the recovering worker first looked and saw no change: it waits for it (up to
     the stream's cap since the send began) instead of taking the message as lost, or as landed."""
     sim = proving
-    sim.configure(message_seconds=900.0, edit_at=0.8)  # a 9 s run; its edit lands 7.2 s in
-    job = pv.submit(api, tenant)
-    sid = session_id_of(job["id"])
-    pv.wait_until(lambda: accepted_not_edited(sim, sid), what="the message taken, its edit not landed yet")
-    kill_holder(job["id"], [services["worker"], spare])
-    done = stack.wait_job(api, tenant, job["id"], timeout=90)
+    sim.configure(message_seconds=900.0, edit_at=0.8)  # a 9 s run (the stream's cap); its edit lands 7.2 s in
+    with pv.WorkerSwap(services) as swap:  # short leases: the survivor looks within ~3 s of the kill
+        workers = [swap.start(name, "steps,webhooks,streams", REELMILL_LEASE_S="1.5") for name in ("one", "two")]
+        job = pv.submit(api, tenant)
+        sid = session_id_of(job["id"])
+        pv.wait_until(lambda: accepted_not_edited(sim, sid), what="the message taken, its edit not landed yet")
+        kill_holder(job["id"], workers)
+        done = stack.wait_job(api, tenant, job["id"], timeout=90)
     assert_sent_once(sim, job["id"], done)
-    seen = looks([services["worker"], spare], job["id"])
+    seen = looks(workers, job["id"])
     assert seen[0] == "waiting for an edit that may still be running upstream", seen
     assert seen[-1] == "message landed" and "the message never ran: sending it again" not in seen, seen
 
