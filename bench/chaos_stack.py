@@ -21,7 +21,23 @@ import httpx
 import redis
 
 ROOT = Path(__file__).resolve().parents[1]
-PG_BIN = Path(os.environ.get("BENCH_PG_BIN", "/usr/local/bin"))
+sys.path.insert(0, str(ROOT))
+
+from tests.utils.stack import redis_binary  # noqa: E402  (redis-server, else the embedded valkey the tests use)
+
+
+def _pg_bin() -> Path:
+    """Where initdb and pg_ctl live: BENCH_PG_BIN, else wherever initdb is on PATH, else Debian's layout."""
+    if os.environ.get("BENCH_PG_BIN"):
+        return Path(os.environ["BENCH_PG_BIN"])
+    found = shutil.which("initdb")
+    if found:
+        return Path(found).parent
+    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin"))
+    return versions[-1] if versions else Path("/usr/local/bin")
+
+
+PG_BIN = _pg_bin()
 ROLES = {
     "api": ["api", "--host", "127.0.0.1"],
     "steps": ["worker", "--queues", "steps,webhooks", "--concurrency", "50", "--hostname", "steps@%h"],
@@ -156,7 +172,7 @@ class ChaosStack:
     # ---- Redis ---------------------------------------------------------------------------------------------
 
     def start_redis(self) -> None:
-        args = [shutil.which("redis-server") or "redis-server", "--port", str(self.redis_port)]
+        args = [redis_binary(), "--port", str(self.redis_port)]
         args += ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
         self.redis_proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for(lambda: self.redis().ping(), 10, "Redis to answer")
