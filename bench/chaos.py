@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import secrets
+import signal
 import sys
 import threading
 import time
@@ -378,13 +379,13 @@ def misses(results: dict[str, Any]) -> list[str]:
 # ---- main -----------------------------------------------------------------------------------------------------
 
 
-def setup(args: argparse.Namespace) -> tuple[ChaosStack, str]:
-    token = "nmv_usr_chaos_" + secrets.token_urlsafe(18)
-    stack = ChaosStack(reelmill_settings(args.time_scale), sim_settings(args), token, keep=args.keep)
+def setup(args: argparse.Namespace, stack: ChaosStack) -> str:
+    """Start everything; the tenant's API key."""
     stack.init_postgres()
     stack.start_redis()
     stack.start_sim()
-    httpx.post(f"{stack.sim_url}/_sim/tokens", json={"token": token, "credits": 10**9}, timeout=10).raise_for_status()
+    body = {"token": stack.token, "credits": 10**9}
+    httpx.post(f"{stack.sim_url}/_sim/tokens", json=body, timeout=10).raise_for_status()
     stack.reelmill("migrate")
     key = stack.reelmill("keys", "create", "--tenant", "chaos").strip().splitlines()[-1]
     for role in ("api", "steps", "streams", "beat"):
@@ -394,7 +395,7 @@ def setup(args: argparse.Namespace) -> tuple[ChaosStack, str]:
     stack.wait_ready("streams")
     chaos = {"rate": args.rate, "retry_after": 1}
     httpx.post(f"{stack.sim_url}/_sim/faults/chaos", json=chaos, timeout=10).raise_for_status()
-    return stack, key
+    return key
 
 
 def report(args: argparse.Namespace, stack: ChaosStack, results: dict[str, Any]) -> dict[str, Any]:
@@ -417,19 +418,29 @@ def report(args: argparse.Namespace, stack: ChaosStack, results: dict[str, Any])
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    stack, key = setup(args)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)  # a SIGTERM still stops every process the run started
+    token = "nmv_usr_chaos_" + secrets.token_urlsafe(18)
+    stack = ChaosStack(reelmill_settings(args.time_scale), sim_settings(args), token, keep=args.keep)
+    monkey = Monkey(stack, args.fault_every)
     try:
+        key = setup(args, stack)
         work = Workload(stack.api_url, key, args)
-        monkey = Monkey(stack, args.fault_every)
         started = time.monotonic()
         monkey.start()
         ended_at = watch(stack, work, monkey, args, started)
         doc = report(args, stack, collect(stack, work, monkey, ended_at, started))
+    finally:
+        monkey.stop_event.set()  # no process restarted behind the cleanup's back
+        if monkey.is_alive():
+            monkey.join()
+        stack.close()
         if args.keep:
             print(f"logs and database kept in {stack.home}")
-    finally:
-        stack.close()
     return 0 if doc["target"]["met"] else 1
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 if __name__ == "__main__":

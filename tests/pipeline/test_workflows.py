@@ -120,6 +120,8 @@ def test_follow_up_on_an_expired_session_offers_a_new_job(api, tenant, sim):
     assert done["output"] == done["revisions"][0]["output"], "the last good video is kept"
     again = api.post("/v1/jobs", json=suggestion, headers=tenant.headers)
     assert again.status_code == 201, again.text
+    # it runs to its end here: a job left running meets the next tests' simulator resets (and calls into them)
+    assert stack.wait_job(api, tenant, again.json()["id"], timeout=90)["status"] == "succeeded"
 
 
 def test_bad_follow_ups(api, tenant, sim):

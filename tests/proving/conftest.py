@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
-from tests.utils.proving import keep_credential_known, submit
+from tests.utils.proving import keep_credential_known, submit, wait_quiet
 from tests.utils.sim_admin import SimAdmin
 from tests.utils.stack import wait_job
 
@@ -18,6 +20,7 @@ def warm(services, api, sim_url, database):
     """One job through the stack before a module counts calls, so every process holds the current credential."""
     from tests.utils import stack
 
+    wait_quiet()
     admin = SimAdmin(sim_url)
     admin.reset()
     keep_credential_known(admin)
@@ -28,11 +31,16 @@ def warm(services, api, sim_url, database):
 
 
 @pytest.fixture()
-def proving(stack_ready, warm, sim: SimAdmin) -> SimAdmin:
-    """The simulator reset, with reelmill's credential still valid in it and silent streams off."""
+def proving(services, api, warm, sim_url: str) -> Iterator[SimAdmin]:
+    """The stack quiet (no job of an earlier test still calling the upstream), then the simulator reset, with
+    reelmill's credential still valid in it, credits to spare and silent streams off."""
     from shared.domain.credit_admission import forget_balance
 
+    wait_quiet()
+    sim = SimAdmin(sim_url)
+    sim.reset()
     keep_credential_known(sim)
-    sim.configure(silent_share=0.0, **QUICK_RENDER)
+    sim.configure(silent_share=0.0, anonymous_credits=1_000_000, **QUICK_RENDER)
     forget_balance()
-    return sim
+    yield sim
+    sim.http.close()

@@ -73,6 +73,24 @@ def keep_credential_known(sim: SimAdmin, credits: int = 1_000_000) -> None:
     sim.set_credits(credits)
 
 
+def wait_quiet(timeout: float = 90) -> None:
+    """Wait until no job is on its way (one left running by an earlier test would call into this test's counts)."""
+    from sqlalchemy import func
+    from sqlmodel import select
+
+    from shared.db import session_scope
+    from shared.tables import Job
+
+    def quiet() -> bool:
+        with session_scope() as session:
+            busy = session.exec(
+                select(func.count()).where(Job.status.in_(["starting", "processing"]))  # type: ignore[attr-defined]
+            ).one()
+        return busy == 0
+
+    wait_until(quiet, timeout=timeout, what="no job in flight from earlier tests", every=0.2)
+
+
 def submit(api: Any, tenant: stack.Tenant, **body: Any) -> dict[str, Any]:
     body = {"prompt": "a fox running through a snowy forest at dusk", **body}
     resp = api.post("/v1/jobs", json=body, headers=tenant.headers)
