@@ -1,4 +1,5 @@
-"""engine: priorities, deadlines, tenants' weights and caps; indexes for the scheduler's picks
+"""engine: priorities, deadlines, lost sessions counted, tenants' weights and caps; indexes for the scheduler's
+picks
 
 Revision ID: engine_0002
 Revises: a7f1c2e9b001
@@ -21,6 +22,7 @@ def upgrade() -> None:
     with op.batch_alter_table("jobs") as jobs:
         jobs.add_column(sa.Column("priority", sa.Integer(), nullable=False, server_default="1"))
         jobs.add_column(sa.Column("deadline_at", sa.DateTime(timezone=True), nullable=True))
+        jobs.add_column(sa.Column("sessions_lost", sa.Integer(), nullable=False, server_default="0"))
     with op.batch_alter_table("batches") as batches:
         batches.add_column(sa.Column("priority", sa.Integer(), nullable=False, server_default="1"))
         batches.add_column(sa.Column("cancel_after_s", sa.Float(), nullable=True))
@@ -53,5 +55,6 @@ def downgrade() -> None:
         batches.drop_column("cancel_after_s")
         batches.drop_column("priority")
     with op.batch_alter_table("jobs") as jobs:
+        jobs.drop_column("sessions_lost")
         jobs.drop_column("deadline_at")
         jobs.drop_column("priority")

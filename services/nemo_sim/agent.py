@@ -1,9 +1,9 @@
 """The fake agent run behind ``/run_sse``: a server-side task, decoupled from the response.
 
 It starts when the message is accepted and always finishes, even if its client leaves: at the first
-tool call (~10% in) it edits the draft; it sends heartbeats while it "works"; unless the run is silent it
-ends with text full of GUI phrases (and sometimes the upstream's "temporary issue" noise); at the end the
-frozen credits are spent. The whole run lasts ``message_seconds * time_scale``.
+tool call (``edit_at`` of the way in, 10% by default) it edits the draft; it sends heartbeats while it "works";
+unless the run is silent it ends with text full of GUI phrases (and sometimes the upstream's "temporary issue"
+noise); at the end the frozen credits are spent. The whole run lasts ``message_seconds * time_scale``.
 """
 
 from __future__ import annotations
@@ -59,12 +59,15 @@ class Run:
         self.frames = None
 
 
-def plan(duration_s: float, heartbeat_s: float, silent: bool, temporary_issue: bool, error: bool) -> list:
-    """(offset seconds, step) pairs in time order; heartbeats every ``heartbeat_s`` until the end."""
+def plan(
+    duration_s: float, heartbeat_s: float, silent: bool, temporary_issue: bool, error: bool, edit_at: float = 0.10
+) -> list:
+    """(offset seconds, step) pairs in time order; heartbeats every ``heartbeat_s`` until the end; the edit lands
+    ``edit_at`` of the way in (at most 0.8: before the draft is saved)."""
     steps: list[tuple[float, str]] = []
     if not silent:
-        steps.append((0.05, "intro"))
-    steps += [(0.10, "call_edit"), (0.10, "edit"), (0.12, "result_edit")]
+        steps.append((min(0.05, edit_at), "intro"))
+    steps += [(edit_at, "call_edit"), (edit_at, "edit"), (edit_at + 0.02, "result_edit")]
     if error:
         steps.append((0.50, "error"))
     steps += [(0.85, "call_save"), (0.87, "result_save")]
@@ -125,7 +128,8 @@ class _Steps:
 
 
 async def execute(run: Run) -> None:
-    steps = plan(run.duration_s, run.heartbeat_s, run.silent, run.temporary_issue, run.error_form is not None)
+    error = run.error_form is not None
+    steps = plan(run.duration_s, run.heartbeat_s, run.silent, run.temporary_issue, error, run.sim.config.edit_at)
     events = [s for _, s in steps if s not in ("heartbeat", "edit", "error", "end")]
     doer = _Steps(run, events[-1] if events else "", run.sim.rng)
     loop = asyncio.get_running_loop()

@@ -29,6 +29,7 @@ class SimConfig(BaseSettings):
 
     time_scale: float = Field(1.0, gt=0)
     message_seconds: float = Field(20.0, ge=0)
+    edit_at: float = Field(0.10, ge=0, le=0.8)  # share of an agent run after which its edit lands
     render_seconds: float = Field(60.0, ge=0)
     heartbeat_every_s: float = Field(5.0, gt=0)
     silent_share: float = Field(0.3, ge=0, le=1)

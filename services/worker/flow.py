@@ -272,9 +272,9 @@ def _new_session(job: Job, turns: Sequence[JobTurn], outcome: NewSession) -> Pla
             turn.message_state = MessageState.pending
         turn.draft_before = None
     job.turn_index = 0
-    attempts = job.attempts + 1  # a lost session spends an attempt: one that keeps vanishing fails the job
+    job.sessions_lost += 1  # each replay is paid for: retry.py fails a job whose sessions keep vanishing
     plan = _go(job, turns[0], S.session, note=outcome.reason)
-    job.attempts, plan.spent_attempt = attempts, True
+    plan.spent_attempt = True
     plan.then = Then.DISPATCH  # a fresh task: the replay starts clean
     return plan
 

@@ -95,7 +95,7 @@ async def _poll(step: runner.Step, host: LoopHost, limit: asyncio.Semaphore) -> 
             status = await host.aclient.get_render(ctx.turn.render_id or "", profile=ctx.job.profile)
             return step, render.polled(ctx, status)
         except Exception as exc:
-            return step, retry.decide(exc, ctx.job.attempts, Stage.render_poll)
+            return step, retry.decide(exc, ctx.job.attempts, Stage.render_poll, ctx.job.sessions_lost)
 
 
 def apply_quiet(pairs: list[tuple[runner.Step, Outcome]]) -> None:

@@ -3,6 +3,7 @@
 terminal upstream errors (2001, 4001, 4002, 402, other 4xx, unreadable replies)  -> Fail, with the user's message
 429                                   -> Throttle: the credential's pace slows, the job waits; never an attempt
 1002 / session not found              -> NewSession (replay), an attempt
+404 on a render poll (render unknown)  -> submit the draft again (a new render id); a lost session then replays
 1001/1010/1011/401 (after the client's own refresh), 5xx, dropped connections, stream errors
                                       -> RetryAfter with backoff and jitter, an attempt; Fail once spent
 reelmill's own trouble (the database restarting, Redis gone, the lease lost)
@@ -18,7 +19,7 @@ import random
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from services.worker.outcome import Fail, NewSession, Outcome, RetryAfter, Throttle
+from services.worker.outcome import Advance, Fail, NewSession, Outcome, RetryAfter, Throttle
 from shared.nemo import errors as ne
 from shared.settings import get_settings
 from shared.tables import Stage
@@ -37,6 +38,15 @@ ERROR_CODES: list[tuple[type[ne.NemoError], str]] = [
     (ne.NemoError, "upstream_error"),
 ]
 INFRA_ERRORS = (OperationalError, RedisError)  # reelmill's own parts, restarting or out of reach
+
+
+# A render the upstream no longer knows (after a token refresh the new anonymous user owns none of the old one's
+# renders): submit the turn's draft again under a new id; if the session went too, that submit's 1002 replays it.
+RENDER_LOST = Advance(
+    turn={"render_id": None, "render_submitted": False, "render_status": None, "render_progress": 0},
+    stage=Stage.render_submit,
+    note="the upstream does not know the render: submitting it again",
+)
 
 
 def error_code(exc: ne.NemoError) -> str:
@@ -58,9 +68,11 @@ def resource_of(stage: Stage) -> str:
     return "calls"
 
 
-def decide(exc: BaseException, attempts: int, stage: Stage) -> Outcome:
-    """Turn an exception raised by a step into the job's next move."""
+def decide(exc: BaseException, attempts: int, stage: Stage, sessions_lost: int = 0) -> Outcome:
+    """Turn an exception raised by a step into the job's next move (``sessions_lost``: the job's so far)."""
     settings = get_settings()
+    if isinstance(exc, ne.RenderNotFound) and stage == Stage.render_poll:
+        return RENDER_LOST
     if isinstance(exc, ne.NemoError) and not exc.retryable:
         return Fail(error_code(exc), exc.user_message)
     if isinstance(exc, ne.Paced):
@@ -76,6 +88,8 @@ def decide(exc: BaseException, attempts: int, stage: Stage) -> Outcome:
             return Fail("upstream_unavailable", f"gave up after {attempts + 1} attempts: {exc.user_message}")
         return Fail("internal", f"gave up after {attempts + 1} attempts on an internal error")
     if isinstance(exc, ne.SessionNotFound):
+        if sessions_lost + 1 >= settings.max_step_attempts:
+            return Fail("upstream_unavailable", f"NemoVideo lost this job's session {sessions_lost + 1} times")
         return NewSession("the upstream lost the session: a new one, the turns replayed into it")
     if isinstance(exc, ne.NemoError):
         return RetryAfter(backoff(attempts), f"transient: {type(exc).__name__}")

@@ -139,7 +139,7 @@ def run_one(step: Step) -> Step | None:
         log.warning("lease lost during %s; another worker has the job", stage.value)
         return None
     except Exception as exc:
-        outcome = retry.decide(exc, ctx.job.attempts, stage)
+        outcome = retry.decide(exc, ctx.job.attempts, stage, ctx.job.sessions_lost)
         metrics.upstream_error(exc)
     metrics.step_finished(stage.value, time.monotonic() - started)
     return apply(step, outcome)
@@ -158,6 +158,9 @@ def apply(step: Step, outcome: Outcome) -> Step | None:
     ctx, settings, now = step.ctx, get_settings(), utcnow()
     job, seq, before = ctx.job, ctx.job.step_seq, Stage(ctx.job.stage)
     recorded = ctx.turn if job.stage == S.record and isinstance(outcome, Finish | NextTurn) else None
+    # the step's checkpoints wrote the turn already: an outcome that sets a field back (a new session clearing
+    # `draft_before`, a refused send going back to `pending`) must be a change against them, not be lost
+    step.written_turns = [_fields(t, _TURN_FIELDS) for t in ctx.turns]
     plan = flow.decide(job, ctx.turns, outcome, now=now, progress_every_s=settings.progress_event_min_s)
     if step.resumed is not None:
         plan.events.insert(0, ("job.stage", {"stage": step.resumed.value}))

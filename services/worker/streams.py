@@ -76,4 +76,4 @@ async def _message(step: runner.Step, host: LoopHost) -> Outcome:
         raise
     except Exception as exc:
         metrics.upstream_error(exc)
-        return retry.decide(exc, ctx.job.attempts, Stage.message)
+        return retry.decide(exc, ctx.job.attempts, Stage.message, ctx.job.sessions_lost)

@@ -29,7 +29,7 @@ class TokenProvider(Protocol):
     def token(self) -> str: ...
 
     def refresh(self, stale: str) -> str:
-        """A token other than ``stale`` (after 1001/1010/1011/401); ``TokenInvalid`` if there is none."""
+        """The token to retry a call with after ``stale`` was rejected (1001/1010/1011/401)."""
         ...
 
     def exhausted(self, token: str, user_id: str | None) -> None:
@@ -56,7 +56,7 @@ class _CreditGate:
 
 
 class StaticTokenProvider:
-    """A configured token (``NEMO_TOKEN``). ``refresh`` re-reads ``source`` when given, else fails terminally."""
+    """A configured token (``NEMO_TOKEN``). ``refresh`` re-reads ``source`` when given, else reloads the same token."""
 
     def __init__(
         self,
@@ -90,18 +90,23 @@ class StaticTokenProvider:
             return self._token
 
     def refresh(self, stale: str) -> str:
+        """The token to retry with after ``stale`` was rejected: the source's newer one when it has one, else the
+        configured one again. UPSTREAM.md: on 1001/1010/1011/401 reload the token and retry the call; a one-off
+        rejection then costs one call, and a token that stays rejected fails its jobs once the worker's retries of
+        the (retryable) rejection are spent."""
         with self._lock:
             if self._token and self._token != stale:
                 return self._token
             fresh = self._source() if self._source is not None else None
-            if not fresh or fresh == stale:
+            if fresh:
+                self._token = fresh
+            if not self._token:
                 raise TokenInvalid(
-                    "the configured NemoVideo token was rejected",
+                    "no NemoVideo token configured",
                     retryable=False,
-                    user_message="The configured NemoVideo token is invalid or expired; set a valid NEMO_TOKEN.",
+                    user_message="No NemoVideo token is configured (set NEMO_TOKEN).",
                 )
-            self._token = fresh
-            return fresh
+            return self._token
 
     def exhausted(self, token: str, user_id: str | None) -> None:
         with self._lock:

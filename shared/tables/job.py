@@ -100,6 +100,7 @@ class Job(SQLModel, table=True):
     turn_index: int = 0
     step_seq: int = 0
     attempts: int = 0  # consecutive transient failures of the current step
+    sessions_lost: int = 0  # upstream sessions lost so far (each a replay, each paid for): bounded like attempts
     lease_owner: str | None = Field(default=None, max_length=80)
     lease_until: datetime | None = ts()
     wake_at: datetime | None = ts()  # parked until then (then dispatched, or polled when at render_poll)

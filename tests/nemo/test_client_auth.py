@@ -79,11 +79,12 @@ def test_refresh_before_a_stream(sim, rotating):
     assert sim.endpoint_count("run_sse") == 2
 
 
-def test_registered_token_cannot_refresh(sim, client):
+def test_registered_token_is_reloaded_once_then_left_to_the_retry_policy(sim, client):
     sim.expire_tokens()
     with pytest.raises(e.TokenInvalid) as info:
         client.get_credits()
-    assert info.value.retryable is False
+    assert info.value.retryable is True  # the worker retries with backoff, then fails the job
+    assert sim.endpoint_count("credits") == 2 and sim.endpoint_count("anonymous_token") == 0
 
 
 def test_no_provider(sim):

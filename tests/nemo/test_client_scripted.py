@@ -93,12 +93,12 @@ def test_token_refused_twice_raises_after_one_refresh(scripted):
     assert auths == ["Bearer tok-1", "Bearer tok-2"]
 
 
-def test_terminal_token_error_is_not_retried(scripted, nemo):
+def test_rejected_static_token_is_reloaded_and_the_call_retried_once(scripted, nemo):
     scripted.route("GET", "/api/credits/balance/simple", Reply(401, chunks=[(0, b'{"code":1011,"message":"bad"}')]))
     with pytest.raises(e.TokenInvalid) as info:
         nemo.get_credits()
-    assert info.value.retryable is False  # the static token cannot be refreshed
-    assert len(scripted.seen) == 1
+    assert [s.headers.get("Authorization") for s in scripted.seen] == [f"Bearer {TOKEN}"] * 2
+    assert info.value.retryable is True  # rejected again: the worker's retry policy decides
 
 
 def test_retry_after_http_date(scripted, nemo):

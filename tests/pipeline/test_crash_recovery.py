@@ -42,6 +42,7 @@ def test_sigkill_during_the_message_step(api, tenant, sim, services):
     assert done["status"] == "succeeded", done["error"]
     assert sim.session_count(sid, "run_sse") == 1, "the message was sent once"
     assert len(sim.session(sid)["renders"]) == 1, "exactly one render"
+    sim.assert_no_duplicates()
 
 
 def test_sigkill_during_render_polling(api, tenant, sim, services):
@@ -54,6 +55,7 @@ def test_sigkill_during_render_polling(api, tenant, sim, services):
     sid = session_of(job["id"])
     assert sim.session_count(sid, "render_submit") == 1, "exactly one render submitted"
     assert sim.session_count(sid, "run_sse") == 1
+    sim.assert_no_duplicates()
 
 
 def test_redis_flushall_with_jobs_in_flight(api, tenant, sim, redis_url):
@@ -76,6 +78,8 @@ def test_redis_flushall_with_jobs_in_flight(api, tenant, sim, redis_url):
         assert done["status"] == "succeeded", (job["id"], done["error"])
         sid = session_of(job["id"])
         assert sim.session_count(sid, "render_submit") == 1
+        assert len(sim.session(sid)["messages"]) == 1
+    sim.assert_no_duplicates()
 
 
 def test_redis_flushall_while_the_worker_is_down(api, tenant, sim, services, redis_url):
@@ -100,3 +104,5 @@ def test_redis_flushall_while_the_worker_is_down(api, tenant, sim, services, red
         done = stack.wait_job(api, tenant, job["id"], timeout=90)
         assert done["status"] == "succeeded", (job["id"], done["error"])
         assert len(sim.session(session_of(job["id"]))["renders"]) == 1
+        assert len(sim.session(session_of(job["id"]))["messages"]) == 1
+    sim.assert_no_duplicates()

@@ -10,6 +10,7 @@ from tests.utils.sim_admin import SimAdmin
 FIELDS = {
     "time_scale",
     "message_seconds",
+    "edit_at",
     "render_seconds",
     "heartbeat_every_s",
     "silent_share",

@@ -25,6 +25,13 @@ def test_plan_edits_at_first_tool_call_and_ends_on_time() -> None:
     assert [t for t, _ in steps] == sorted(t for t, _ in steps)
 
 
+def test_plan_edit_lands_where_configured() -> None:
+    steps = plan(10.0, 1.0, silent=False, temporary_issue=False, error=True, edit_at=0.7)
+    at = {s: t for t, s in steps}
+    assert at["edit"] == pytest.approx(7.0) and at["result_edit"] < at["call_save"]
+    assert [t for t, _ in steps] == sorted(t for t, _ in steps)
+
+
 def test_silent_plan_has_no_text_steps() -> None:
     names = [s for _, s in plan(10.0, 1.0, silent=True, temporary_issue=True, error=False)]
     assert not {"intro", "reply", "temporary_issue"} & set(names) and "edit" in names

@@ -54,6 +54,7 @@ def test_env() -> dict[str, str]:
         "REELMILL_UPSTREAM_MAX_STREAMS": "200",
         "REELMILL_UPSTREAM_MAX_RENDERS": "200",
         "REELMILL_UPSTREAM_RPS": "2000",
+        "REELMILL_SSE_MAX_S": "9",  # the upstream's 15-minute stream cap at the simulator's time scale (0.01)
         "REELMILL_STILL_WORKING_EVERY_S": "1",
         "REELMILL_WEBHOOK_SCHEDULE_SCALE": "0.001",
         "REELMILL_ARTIFACT_RETRY_BASE_S": "0.3",

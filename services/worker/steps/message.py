@@ -4,7 +4,8 @@ The agent works server-side: once NemoVideo has taken a message, its edit runs t
 reads the stream, and the same message sent again is a second edit (and a second charge). So:
 
 - Before sending, the turn is marked `sending` with the fingerprint of the session's draft (`draft_before`): the
-  one last seen (a new session's is empty), or, when nothing is known (after an upload), read from the state first.
+  one last seen (a new session's is empty), or, when nothing is known (after an upload), read from the state first
+  (once: a send sent again after a refusal reuses it; nothing but this turn's message edits the session).
 - A send the upstream refused before its event stream began (an HTTP error, a JSON error envelope, no connection)
   was not sent: the turn goes back to `pending` and the retry sends it.
 - A send whose fate is unknown (the worker died mid-stream, the connection broke before the first byte or during
@@ -65,7 +66,8 @@ def prepare(ctx: StepContext) -> Outcome | None:
     no_room = ctx.hold("streams", ctx.settings.lease_s)
     if no_room is not None:
         return no_room
-    before = ctx.job.draft_fp or draft_fingerprint(_read_draft(ctx))
+    # a send refused earlier (or found never to have run) already read this session's draft: reuse it
+    before = ctx.job.draft_fp or turn.draft_before or draft_fingerprint(_read_draft(ctx))
     ctx.checkpoint(
         message_state=MessageState.sending,
         draft_before=before,

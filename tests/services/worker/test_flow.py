@@ -96,7 +96,7 @@ def test_a_lost_session_replays_every_turn_so_far():
     turns[1].upload_done, turns[1].message_state = True, MessageState.sending
     plan = decide(job, turns, NewSession())
     assert job.session_id is None and job.turn_index == 0 and job.stage == Stage.session
-    assert job.draft_fp is None and job.attempts == 1 and plan.then == Then.DISPATCH
+    assert job.draft_fp is None and job.sessions_lost == 1 and plan.then == Then.DISPATCH
     assert all(not t.upload_done and t.message_state == MessageState.pending for t in turns)
     assert flow.turn_path(turns[0]) == flow.REPLAY_PATHS["sse"], "a succeeded turn only rebuilds its timeline"
 

@@ -37,8 +37,11 @@ def test_transient_errors_back_off_then_give_up():
     assert isinstance(final, Fail) and final.code == "upstream_unavailable" and "attempts" in final.message
 
 
-def test_a_lost_session_starts_a_new_one():
+def test_a_lost_session_starts_a_new_one_until_too_many_were_lost():
     assert isinstance(retry.decide(ne.SessionNotFound("1002"), 0, Stage.message), NewSession)
+    many = get_settings().max_step_attempts - 1
+    final = retry.decide(ne.SessionNotFound("1002"), 0, Stage.message, sessions_lost=many)
+    assert isinstance(final, Fail) and final.code == "upstream_unavailable" and "session" in final.message
 
 
 @pytest.mark.parametrize(
