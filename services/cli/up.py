@@ -289,7 +289,36 @@ def prepare_database(settings: Settings) -> str:
 # --- the command -------------------------------------------------------------------------------------------
 
 
-def install_signals(stop: threading.Event, hurry: threading.Event) -> None:
+class SignalEvent(threading.Event):
+    """An Event that a signal handler may set. A handler runs in the main thread between two bytecodes, maybe
+    while that thread holds the Event's own lock (inside `wait`): calling `set()` there deadlocks. The handler
+    only flags it (`flag()`, no lock); whoever waits on it notices within POLL_S and sets it for real."""
+
+    POLL_S = 0.1
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.flagged = False
+
+    def flag(self) -> None:
+        self.flagged = True
+
+    def is_set(self) -> bool:
+        if self.flagged and not super().is_set():
+            super().set()
+        return super().is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.is_set():
+            left = self.POLL_S if deadline is None else min(self.POLL_S, deadline - time.monotonic())
+            if left <= 0:
+                return False
+            super().wait(left)
+        return True
+
+
+def install_signals(stop: SignalEvent, hurry: SignalEvent) -> None:
     """First SIGINT/SIGTERM/SIGHUP: stop in order. Another one a second later: kill what is still running.
     (One Ctrl-C can arrive twice: from the terminal and forwarded by a wrapper such as `uv run`.)"""
     first: list[float] = []
@@ -299,8 +328,8 @@ def install_signals(stop: threading.Event, hurry: threading.Event) -> None:
         if not first:
             first.append(now)
         elif now - first[0] > HURRY_AFTER_S:
-            hurry.set()
-        stop.set()
+            hurry.flag()
+        stop.flag()
 
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, handler)
@@ -425,7 +454,7 @@ def supervise(opts: UpOptions, settings: Settings) -> int:
 
 
 def supervise_locked(opts: UpOptions, settings: Settings, data_dir: Path) -> int:
-    stop, hurry = threading.Event(), threading.Event()
+    stop, hurry = SignalEvent(), SignalEvent()
     install_signals(stop, hurry)
     flower_password = None if settings.flower_password else datadir.flower_password(data_dir)
     env = child_env(settings, opts, flower_password)

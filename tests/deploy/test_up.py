@@ -147,7 +147,7 @@ def test_dev_key_is_stored_private_and_reused(bare_env: pytest.MonkeyPatch, tmp_
 
 
 def test_signals_stop_first_and_hurry_only_on_a_later_one() -> None:
-    stop, hurry = threading.Event(), threading.Event()
+    stop, hurry = up.SignalEvent(), up.SignalEvent()
     saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
         up.install_signals(stop, hurry)
@@ -159,6 +159,27 @@ def test_signals_stop_first_and_hurry_only_on_a_later_one() -> None:
         time.sleep(up.HURRY_AFTER_S)
         os.kill(os.getpid(), signal.SIGINT)
         assert hurry.wait(5)
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+
+
+def test_a_signal_while_the_main_thread_waits_never_deadlocks() -> None:
+    """A handler that took the Event's lock while the main thread held it in `wait` hung `reelmill up` for good
+    (seen: SIGTERM from `timeout`). Signals now only flag the event."""
+    stop, hurry = up.SignalEvent(), up.SignalEvent()
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    kicker = threading.Thread(
+        target=lambda: [os.kill(os.getpid(), signal.SIGTERM) or time.sleep(0.001) for _ in range(200)], daemon=True
+    )
+    try:
+        up.install_signals(stop, hurry)
+        kicker.start()
+        started = time.monotonic()
+        while time.monotonic() - started < 2:  # the main thread busy in waits while signals rain in
+            stop.wait(0.001)
+        kicker.join(timeout=10)
+        assert stop.is_set() and not kicker.is_alive()
     finally:
         for sig, handler in saved.items():
             signal.signal(sig, handler)
