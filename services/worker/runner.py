@@ -31,6 +31,7 @@ from shared.nemo.client import one_pace_per_step
 from shared.nemo.upstream import get_pace, paced_client
 from shared.settings import get_settings
 from shared.tables import Job, JobTurn, Stage
+from shared.taskq.queues import STREAM_STAGES
 from shared.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -120,9 +121,9 @@ def make_step(job: Job, turns: list[JobTurn], owner: str) -> Step:
 
 
 def apply_and_run(step: Step, outcome: Outcome) -> None:
-    """Apply an outcome reached elsewhere (the event loop's streams and polls), then run on whatever follows here."""
+    """Apply an outcome reached on the event loop (a stream, a poll), then run whatever short steps follow here."""
     with job_context(step.ctx.job.id):
-        following = apply(step, outcome)
+        following = apply(step, outcome, keep_short=True)
     if following is not None:
         run_chain(following)
 
@@ -154,7 +155,10 @@ def _run(ctx: StepContext, stage: Stage) -> Outcome:
     return handler(ctx)
 
 
-def apply(step: Step, outcome: Outcome) -> Step | None:
+def apply(step: Step, outcome: Outcome, *, keep_short: bool = False) -> Step | None:
+    """Write the outcome as the flow decides; the step to run next in this task, if any. ``keep_short``: a short
+    stage due now runs here even from the other lane (the streams worker goes on with the steps after a stream in
+    its database threads: one queue hop less per job)."""
     ctx, settings, now = step.ctx, get_settings(), utcnow()
     job, seq, before = ctx.job, ctx.job.step_seq, Stage(ctx.job.stage)
     recorded = ctx.turn if job.stage == S.record and isinstance(outcome, Finish | NextTurn) else None
@@ -165,6 +169,8 @@ def apply(step: Step, outcome: Outcome) -> Step | None:
     if step.resumed is not None:
         plan.events.insert(0, ("job.stage", {"stage": step.resumed.value}))
         step.resumed = None
+    if keep_short and plan.then == flow.Then.DISPATCH and plan.wait_s <= 0 and job.stage not in STREAM_STAGES:
+        plan.then = flow.Then.RUN_HERE
     job.step_seq = seq + 1
     set_lease(job, plan, ctx.owner, now)
     with session_scope() as session:
