@@ -30,9 +30,9 @@ JOB_ENDPOINTS = (
     "render_submit",
     "render_status",
     "render_cancel",
-    "render_download",
-    "render_output",
 )
+# (The video's download by the artifact worker, `render_output`/`render_download`, comes after the job ends, on
+# its own queue: tests/artifacts counts it. The flow's calls are counted here.)
 
 # The notes the runner logs ("-> message (<note>)") after each look at the draft by a send of unknown fate
 # (services/worker/steps/message.py, recover): each is exactly one state read.
