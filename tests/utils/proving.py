@@ -73,22 +73,37 @@ def keep_credential_known(sim: SimAdmin, credits: int = 1_000_000) -> None:
     sim.set_credits(credits)
 
 
-def wait_quiet(timeout: float = 90) -> None:
-    """Wait until no job is on its way (one left running by an earlier test would call into this test's counts)."""
+def wait_quiet(timeout: float = 60) -> None:
+    """Wait until no job is on its way (one left running by an earlier test would call into this test's counts).
+
+    A job still running after ``timeout`` is a leak of an earlier test, not this test's business: its id, status and
+    stage are printed (pytest shows them with the next failure) and it is canceled, the way a client would."""
     from sqlalchemy import func
     from sqlmodel import select
 
     from shared.db import session_scope
+    from shared.domain.jobs import cancel_job
     from shared.tables import Job
+
+    in_flight = Job.status.in_(["queued", "starting", "processing"])  # type: ignore[attr-defined]
 
     def quiet() -> bool:
         with session_scope() as session:
-            busy = session.exec(
-                select(func.count()).where(Job.status.in_(["starting", "processing"]))  # type: ignore[attr-defined]
-            ).one()
+            busy = session.exec(select(func.count()).where(in_flight)).one()
         return busy == 0
 
-    wait_until(quiet, timeout=timeout, what="no job in flight from earlier tests", every=0.2)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if quiet():
+            return
+        time.sleep(0.2)
+    with session_scope() as session:
+        left = session.exec(select(Job).where(in_flight)).all()
+        for job in left:
+            print(f"wait_quiet: job {job.id} of {job.tenant_id} left {job.status}/{job.stage} by an earlier test")
+        for job in left:
+            cancel_job(session, job.tenant_id, job.id)
+    wait_until(quiet, timeout=60, what="the jobs left by earlier tests to end once canceled", every=0.2)
 
 
 def submit(api: Any, tenant: stack.Tenant, **body: Any) -> dict[str, Any]:
