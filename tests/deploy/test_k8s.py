@@ -162,7 +162,8 @@ def test_env_references_resolve(docs: list[dict[str, Any]]) -> None:
 def test_grace_periods_outlast_the_longest_step(docs: list[dict[str, Any]]) -> None:
     grace = {n: d["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
              for n, d in by_kind(docs, "Deployment").items()}  # fmt: skip
-    assert 30 <= grace["reelmill-worker-streams"] < Settings.model_fields["sse_max_s"].default  # open streams are handed back at once
+    # open streams are handed back at once
+    assert 30 <= grace["reelmill-worker-streams"] < Settings.model_fields["sse_max_s"].default
     assert grace["reelmill-worker-steps"] >= 60
     assert grace["reelmill-api"] > 30  # uvicorn's graceful timeout
 
