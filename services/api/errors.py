@@ -5,13 +5,16 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import kombu.exceptions
+import redis.exceptions
+import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from shared.domain.errors import DomainError, RateLimited, TooLarge, Unauthorized
+from shared.domain.errors import DomainError, RateLimited, TooLarge, Unauthorized, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +53,32 @@ def validation_details(errors: list[dict[str, Any]]) -> list[dict[str, str]]:
     return details
 
 
+# Foreign errors that mean "a backing service cannot answer now", not "this request is wrong": the database
+# unreachable, out of connections, locked or failing over; Redis or the broker unreachable or slow.
+BACKEND_ERRORS: tuple[type[BaseException], ...] = (
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.TimeoutError,  # the connection pool stayed full
+    sqlalchemy.exc.InterfaceError,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    redis.exceptions.BusyLoadingError,
+    kombu.exceptions.OperationalError,
+)
+
+
+def unavailable(exc: BaseException) -> Unavailable:
+    """The one mapping of a backend failure to the API's answer; the cause is logged by class only (a driver's
+    message can carry a connection string)."""
+    what = "Redis" if isinstance(exc, redis.exceptions.RedisError | kombu.exceptions.OperationalError) else "database"
+    log.warning("%s unavailable: %s", what, type(exc).__name__)
+    return Unavailable(f"the service's {what} is not answering right now; try again shortly")
+
+
 def error_headers(exc: DomainError) -> dict[str, str]:
     headers: dict[str, str] = {}
     if isinstance(exc, Unauthorized):
         headers["WWW-Authenticate"] = "Bearer"
-    if isinstance(exc, RateLimited):
+    if isinstance(exc, RateLimited | Unavailable):
         headers["Retry-After"] = str(exc.retry_after)
     if isinstance(exc, TooLarge):
         headers["Connection"] = "close"  # the rest of the body is not read
@@ -69,6 +93,14 @@ def install(app: FastAPI) -> None:
             status_code=exc.status_code,
             headers=error_headers(exc),
         )
+
+    async def _backend(_: Request, exc: Exception) -> JSONResponse:
+        mapped = unavailable(exc)
+        body = error_body(mapped.code, mapped.message, details=mapped.details)
+        return JSONResponse(body, status_code=mapped.status_code, headers=error_headers(mapped))
+
+    for cls in BACKEND_ERRORS:
+        app.add_exception_handler(cls, _backend)
 
     @app.exception_handler(ClientDisconnect)
     async def _gone(_: Request, exc: ClientDisconnect) -> Response:

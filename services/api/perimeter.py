@@ -21,7 +21,7 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.api.errors import error_body, error_headers
+from services.api.errors import BACKEND_ERRORS, error_body, error_headers, unavailable
 from shared.domain.errors import DomainError, TooLarge, Unauthorized
 from shared.domain.tenants import authenticate_key
 from shared.settings import get_settings
@@ -109,6 +109,9 @@ class Perimeter:
                 raise TooLarge(limit.message, field=_field(limit))
         except DomainError as exc:
             await refuse(exc, headers)(scope, receive, send)
+            return
+        except BACKEND_ERRORS as exc:
+            await refuse(unavailable(exc), headers)(scope, receive, send)
             return
         scope.setdefault("state", {})["tenant"] = tenant
         await self.app(scope, _CountedReceive(receive, limit), send)

@@ -58,3 +58,14 @@ class RateLimited(DomainError):
     def __init__(self, message: str, *, retry_after: int, field: str | None = None) -> None:
         super().__init__(message, field=field, details={"retry_after": retry_after})
         self.retry_after = retry_after
+
+
+class Unavailable(DomainError):
+    """A part reelmill depends on (its database, Redis) cannot answer right now: try again after ``retry_after``."""
+
+    status_code = 503
+    code = "unavailable"
+
+    def __init__(self, message: str, *, retry_after: int = 5) -> None:
+        super().__init__(message, details={"retry_after": retry_after})
+        self.retry_after = retry_after
