@@ -4,6 +4,8 @@ scheduler's lease held by the test; test_retry_end_to_end.py runs a retry throug
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from sqlalchemy import update
 from sqlmodel import select
@@ -159,6 +161,28 @@ def test_a_second_retry_answers_the_first_one(api, tenant) -> None:
     with session_scope() as session:
         assert len(list(session.exec(select(Batch.id).where(Batch.retry_of == original["id"])))) == 1
     assert len(jobs_of(first.json()["id"])) == 2
+
+
+def test_two_retries_at_once_make_one_batch(api, tenant) -> None:
+    original = new_batch(api, tenant, rows=2)
+    ended(original["id"], ["failed", "canceled"])
+    answers: list = []
+    start = threading.Barrier(2)
+
+    def post() -> None:
+        start.wait()
+        answers.append(api.post(f"/v1/batches/{original['id']}/retry", headers=tenant.headers))
+
+    threads = [threading.Thread(target=post) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(a.status_code for a in answers) == [200, 201], [a.text for a in answers]
+    assert answers[0].json()["id"] == answers[1].json()["id"]
+    with session_scope() as session:
+        retries = list(session.exec(select(Batch.id).where(Batch.retry_of == original["id"])))
+    assert len(retries) == 1 and len(jobs_of(retries[0])) == 2
 
 
 def test_a_retry_whose_rows_fail_again_is_retried_in_turn(api, tenant) -> None:
