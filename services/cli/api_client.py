@@ -74,12 +74,15 @@ class ApiClient:
     # ---- requests ---------------------------------------------------------------------------------------
 
     def request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        return self._send(method, path, **kwargs).json()
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
             resp = self.http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
             raise ApiError(f"cannot reach the reelmill API at {self.base_url}: {exc.__class__.__name__}") from None
         _raise_for(resp)
-        return resp.json()
+        return resp
 
     def create_job(self, job: dict[str, Any], files: list[Path]) -> dict[str, Any]:
         if not files:
@@ -98,6 +101,25 @@ class ApiClient:
 
     def get_batch(self, batch_id: str) -> dict[str, Any]:
         return self.request("GET", f"/v1/batches/{batch_id}")
+
+    def list_batches(
+        self, *, status: list[str] | None = None, limit: int | None = None, cursor: str | None = None
+    ) -> dict[str, Any]:
+        """One page of the tenant's batches, newest first: `{"data", "next_cursor", "has_more"}`."""
+        params: dict[str, Any] = {}
+        if status:
+            params["status"] = status
+        if limit is not None:
+            params["limit"] = limit
+        if cursor:
+            params["cursor"] = cursor
+        return self.request("GET", "/v1/batches", params=params)
+
+    def retry_batch(self, batch_id: str) -> tuple[dict[str, Any], bool]:
+        """The batch re-running ``batch_id``'s failed and canceled rows, and whether this call made it (False: the
+        batch had been retried already, and this is that retry)."""
+        resp = self._send("POST", f"/v1/batches/{batch_id}/retry")
+        return resp.json(), resp.headers.get("Idempotent-Replayed") != "true"
 
     def stream(self, path_or_url: str, *, auth: bool = True) -> Iterator[bytes]:
         """The bytes at an API path (or, with ``auth=False``, any URL such as a video's CDN address), in chunks."""

@@ -1,4 +1,5 @@
-"""`reelmill batch submit|status|results`: send a CSV of jobs, follow it with a live progress bar, fetch results.
+"""`reelmill batch submit|status|results|list|retry`: send a CSV of jobs, follow it with a live progress bar, fetch
+results, list the batches, retry a batch's failed and canceled rows (as a new batch linked to it: docs/batches.md).
 
 Ctrl-C stops watching, never the batch: it runs on the server, and `reelmill batch status ID --wait` reattaches.
 Exit codes: 0 every row succeeded, 1 some row failed, was canceled or skipped, 2 bad input or usage.
@@ -6,6 +7,7 @@ Exit codes: 0 every row succeeded, 1 some row failed, was canceled or skipped, 2
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
@@ -15,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
 
 from services.cli import term
 from services.cli.api_client import (
@@ -28,7 +31,10 @@ from services.cli.api_client import (
 )
 from services.cli.submit import poll_every
 
-app = typer.Typer(help="Submit a CSV of jobs, follow it, fetch its results.", no_args_is_help=True)
+app = typer.Typer(
+    help="Submit a CSV of jobs, follow it, fetch its results; list batches, retry their failed rows.",
+    no_args_is_help=True,
+)
 FINAL = ("completed", "canceled")
 DONE = ("succeeded", "failed", "canceled")
 
@@ -106,6 +112,82 @@ def results(
     except ApiError as exc:
         raise typer.Exit(report_error(exc)) from None
     raise typer.Exit(EXIT_OK)
+
+
+@app.command("list")
+def list_(
+    status: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--status", "-s", help="Only these: queued, running, paused, completed, canceled (repeat, or a,b)."
+        ),
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=200, help="How many (newest first).")] = 20,
+    cursor: Annotated[str | None, typer.Option(help="Continue after a previous page (its next_cursor).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the API's page as JSON.")] = False,
+) -> None:
+    """List your batches, newest first."""
+    console = term.console()
+    try:
+        page = ApiClient.from_env().list_batches(status=status, limit=limit, cursor=cursor)
+    except ApiError as exc:
+        raise typer.Exit(report_error(exc)) from None
+    if as_json:
+        sys.stdout.write(json.dumps(page, indent=2) + "\n")
+        raise typer.Exit(EXIT_OK)
+    if not page["data"]:
+        console.print("no batches" + (f" with status {', '.join(status)}" if status else ""), highlight=False)
+        raise typer.Exit(EXIT_OK)
+    console.print(batch_table(page["data"]))
+    if page.get("next_cursor"):
+        console.print(f"more: reelmill batch list --limit {limit} --cursor {page['next_cursor']}", highlight=False)
+    raise typer.Exit(EXIT_OK)
+
+
+@app.command("retry")
+def retry(
+    batch_id: Annotated[str, typer.Argument(help="The batch id (bat_...): it has ended and has failed rows.")],
+    wait: Annotated[bool, typer.Option("--wait", "-w", help="Follow the new batch with a progress bar.")] = False,
+) -> None:
+    """Re-run a batch's failed and canceled rows (same external_id and line numbers) as a new batch linked to it."""
+    console = term.console()
+    try:
+        client = ApiClient.from_env()
+        new, created = client.retry_batch(batch_id)
+        jobs = new["total"]
+        if created:
+            console.print(
+                f"batch [bold]{new['id']}[/] retries {jobs} failed or canceled rows of batch {batch_id}",
+                highlight=False,
+            )
+        else:
+            console.print(f"batch {batch_id} was already retried as [bold]{new['id']}[/] ({jobs} rows)")
+        code = _follow(client, new, console) if wait else EXIT_OK
+        if not wait:
+            console.print(f"watch it: reelmill batch status {new['id']} --wait", highlight=False)
+    except ApiError as exc:
+        code = report_error(exc)
+    raise typer.Exit(code)
+
+
+def batch_table(items: list[dict[str, Any]]) -> Table:
+    columns = ["Batch", "Status", "Jobs", "Succeeded", "Failed", "Canceled", "Running", "Queued", "Created", "Retry of"]
+    table = Table(*columns, highlight=False)
+    for batch in items:
+        c = batch["counts"]
+        table.add_row(
+            batch["id"],
+            batch["status"],
+            str(batch["total"] - batch["skipped"]),
+            str(c.get("succeeded", 0)),
+            str(c.get("failed", 0)),
+            str(c.get("canceled", 0)),
+            str(c.get("starting", 0) + c.get("processing", 0)),
+            str(c.get("queued", 0)),
+            batch["created_at"] or "",
+            batch.get("retry_of") or "",
+        )
+    return table
 
 
 def _save(chunks: Any, output: Path) -> None:

@@ -428,12 +428,18 @@ def batch_urls(batch_id: str) -> dict[str, str]:
         "results": f"{base}/results.csv",
         "cancel": f"{base}/cancel",
         "resume": f"{base}/resume",
+        "retry": f"{base}/retry",
     }
 
 
 def batch_public(session: Session, batch: Batch) -> dict[str, Any]:
     """THE batch object: what `GET /v1/batches/{id}` returns and `batch.completed` carries."""
-    counts = status_counts(session, batch.id)
+    retried_by = session.exec(select(Batch.id).where(Batch.retry_of == batch.id)).first()
+    return batch_view(batch, status_counts(session, batch.id), retried_by)
+
+
+def batch_view(batch: Batch, counts: dict[str, int], retried_by: str | None) -> dict[str, Any]:
+    """The batch object from its row, its jobs' counts per status and the id of its retry (if any)."""
     return {
         "id": batch.id,
         "status": batch.status,
@@ -447,6 +453,8 @@ def batch_public(session: Session, batch: Batch) -> dict[str, Any]:
         "paused_reason": batch.paused_reason,
         "created_at": iso(batch.created_at),
         "completed_at": iso(batch.completed_at),
+        "retry_of": batch.retry_of,  # the batch whose failed and canceled rows this one re-runs
+        "retried_by": retried_by,  # the batch that re-runs this one's failed and canceled rows
         "urls": batch_urls(batch.id),
     }
 

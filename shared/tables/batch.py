@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Text
+from sqlalchemy import Index, Text
 from sqlmodel import Column, Field, SQLModel
 
 from shared.tables.columns import enum_col, json_col, ts
@@ -13,6 +13,11 @@ from shared.tables.enums import BatchStatus
 
 class Batch(SQLModel, table=True):
     __tablename__ = "batches"
+    __table_args__ = (
+        Index("ix_batches_tenant_created", "tenant_id", "id"),  # the tenant's list, newest first
+        # at most one retry per batch: a double-clicked retry finds the first one (shared/domain/batch_retry.py)
+        Index("ux_batches_retry_of", "retry_of", unique=True),
+    )
 
     id: str = Field(primary_key=True, max_length=40)
     tenant_id: str = Field(foreign_key="tenants.id", index=True, max_length=40)
@@ -28,6 +33,7 @@ class Batch(SQLModel, table=True):
     created_at: datetime = ts(nullable=False, now=True)
     completed_at: datetime | None = ts()
     completed_event_sent: bool = False
+    retry_of: str | None = Field(default=None, foreign_key="batches.id", max_length=40)  # the batch it re-runs
 
 
 class BatchRowError(SQLModel, table=True):

@@ -37,7 +37,7 @@ def test_create_returns_the_batch_object(api, tenant) -> None:
     batch = resp.json()
     assert batch["id"].startswith("bat_")
     assert resp.headers["Location"] == batch["urls"]["get"] == f"http://testserver/v1/batches/{batch['id']}"
-    assert set(batch["urls"]) == {"get", "jobs", "results", "cancel", "resume"}
+    assert set(batch["urls"]) == {"get", "jobs", "results", "cancel", "resume", "retry"}
     assert (batch["total"], batch["skipped"], batch["max_in_flight"], batch["on_error"]) == (2, 0, 5, "reject")
     assert batch["counts"] == {"queued": 2, "starting": 0, "processing": 0, "succeeded": 0, "failed": 0, "canceled": 0}
     assert batch["status"] == "queued" and batch["completed_at"] is None and batch["created_at"].endswith("Z")

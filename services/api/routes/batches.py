@@ -19,7 +19,7 @@ from services.api.openapi import ERROR_RESPONSES, batch_links
 from services.api.routes.jobs import parse_statuses
 from shared.artifacts.views import artifacts_for
 from shared.db import get_engine, read_session
-from shared.domain import batches, credit_admission
+from shared.domain import batch_list, batch_retry, batches, credit_admission
 from shared.domain.batch_csv import RESULT_COLUMNS, safe_cell
 from shared.domain.errors import TooLarge, ValidationFailed
 from shared.domain.views import job_public, turns_for
@@ -207,3 +207,57 @@ def resume(batch_id: str, tenant: TenantDep, session: SessionDep) -> dict[str, A
     batches.settle(batch.id)
     session.refresh(batch)
     return batches.batch_public(session, batch)
+
+
+# ---- list and retry (shared/domain/batch_list.py, shared/domain/batch_retry.py) ---------------------------
+
+_ERROR_BODY = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+RETRY_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **ERROR_RESPONSES,
+    200: {"description": "The batch had been retried already: its retry (header `Idempotent-Replayed: true`)"},
+    201: {"description": "The new batch, `retry_of` this one", "links": batch_links()},
+    402: {"description": "Not enough upstream credits for the rows to retry", **_ERROR_BODY},
+    409: {"description": "The batch has jobs still running, or no failed or canceled row", **_ERROR_BODY},
+}
+
+
+@router.get("", summary="List the tenant's batches, newest first", responses=ERROR_RESPONSES)
+def index(
+    tenant: TenantDep,
+    session: ReadSessionDep,
+    status: Annotated[
+        list[str] | None, Query(description="queued, running, paused, completed, canceled; repeat or comma-separate.")
+    ] = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> dict[str, Any]:
+    """Each item is the batch object `GET /v1/batches/{id}` answers; `next_cursor` fetches the next page."""
+    rows, next_cursor = batch_list.list_batches(
+        session, tenant.id, status=batch_list.parse_batch_statuses(status), cursor=cursor, limit=limit
+    )
+    return {
+        "data": batch_list.batch_views(session, rows),
+        "next_cursor": next_cursor,
+        "has_more": next_cursor is not None,
+    }
+
+
+@router.post(
+    "/{batch_id}/retry",
+    status_code=201,
+    summary="Retry a finished batch's failed and canceled rows, as a new batch linked to it",
+    responses=RETRY_RESPONSES,
+)
+def retry(batch_id: str, tenant: TenantDep, response: Response) -> dict[str, Any]:
+    """The new batch re-runs each failed or canceled row with its `external_id` and line number, and the
+    original's options; it is `retry_of` the original, which shows it as `retried_by`. A batch is retried once:
+    asking again answers that same retry (200)."""
+    credits = credit_admission.prefetch()  # before the transaction: see credit_admission.prefetch
+    made = batch_retry.retry_batch(tenant.id, batch_id, credits)
+    if not made.created:
+        response.status_code = 200
+        response.headers["Idempotent-Replayed"] = "true"
+    with read_session() as session:
+        view = batches.batch_public(session, batches.get_batch(session, tenant.id, made.batch_id))
+    response.headers["Location"] = view["urls"]["get"]
+    return view
