@@ -11,12 +11,14 @@ import subprocess
 import sys
 import textwrap
 import uuid
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import redis
 from kombu import Connection
+from sqlalchemy import update
 from sqlmodel import select
 
 from services.cli import datadir, recover
@@ -64,7 +66,9 @@ def add_job(tenant_id: str, owner: str | None, status: JobStatus = JobStatus.pro
 
 
 @pytest.fixture()
-def tenant_id(database: str) -> str:
+def tenant_id(database: str) -> Iterator[str]:
+    """A tenant for hand-made jobs; they are ended afterwards (they name no upstream session or render, and the
+    suite's workers would otherwise keep picking them up for every later test)."""
     with session_scope() as session:
         tenant = Tenant(
             id=f"ten_{uuid.uuid4().hex[:16]}",
@@ -72,7 +76,14 @@ def tenant_id(database: str) -> str:
             webhook_secret="whsec_" + uuid.uuid4().hex + uuid.uuid4().hex,
         )
         session.add(tenant)
-        return tenant.id
+        tenant_id = tenant.id
+    yield tenant_id
+    with session_scope() as session:
+        session.execute(
+            update(Job)
+            .where(Job.tenant_id == tenant_id, Job.status.in_(["queued", "starting", "processing"]))  # type: ignore[attr-defined]
+            .values(status=JobStatus.failed.value, stage="done", lease_owner=None, completed_at=utcnow())
+        )
 
 
 def lease_of(job_id: str) -> tuple[str | None, object]:
