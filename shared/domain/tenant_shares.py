@@ -38,14 +38,13 @@ def in_flight():  # type: ignore[no-untyped-def]
 
 def parse_weight(text: str | int, tenant: str = "") -> int:
     """WEIGHT as typed: an integer from 1 to MAX_WEIGHT, else a ValidationFailed naming it."""
-    value = _integer(text)
     try:
-        check_weight(value, tenant)
+        weight = check_weight(_integer(text), tenant)
     except ValueError as exc:
         raise ValidationFailed(str(exc), field="weight") from None
-    if value > MAX_WEIGHT:  # type: ignore[operator]
-        raise ValidationFailed(f"weight must be at most {MAX_WEIGHT}, got {value}", field="weight")
-    return value  # type: ignore[return-value]
+    if weight > MAX_WEIGHT:
+        raise ValidationFailed(f"weight must be at most {MAX_WEIGHT}, got {weight}", field="weight")
+    return weight
 
 
 def parse_max_in_flight(text: str | int | None) -> int | None:
