@@ -4,7 +4,9 @@ Gauges come from the truth (the database) and the queues (Redis list lengths); c
 from what every worker recorded in Redis (shared/metrics.py), so one scrape of any API replica sees the whole
 service.
 
-The database gauges are three GROUP BYs over whole tables: they are computed at most once per
+The pace of each upstream credential (streams and renders in flight, rates, 429s, throttle waits) is read from
+its limiter's state in Redis (services/api/metrics_pace.py). The database gauges are four GROUP BYs (the fourth:
+per tenant with jobs waiting to start, how many and the oldest's age): they are computed at most once per
 `metrics_refresh_s` for the whole deployment (the figures are kept in Redis, and a lock lets one replica compute
 them while the others serve the last figures), so scraping often, or by many scrapers, adds no database load.
 """
@@ -13,7 +15,9 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterator
+from typing import Any
 
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
@@ -23,12 +27,15 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from sqlalchemy import func
 from sqlmodel import select
 
+from services.api.metrics_pace import pace_metrics
 from shared import metrics
 from shared.db import read_session
+from shared.domain.tenant_shares import waiting_by_tenant
 from shared.redis_conn import get_redis
 from shared.settings import get_settings
 from shared.tables import ACTIVE_JOB_STATUSES, Batch, Delivery, Job, JobStatus
 from shared.taskq.queues import ALL_QUEUES
+from shared.timeutil import as_utc
 
 router = APIRouter(tags=["health"])
 log = logging.getLogger(__name__)
@@ -37,16 +44,20 @@ LAST_KEY = f"{metrics.PREFIX}:db_gauges:last"  # kept: served while another repl
 LOCK_KEY = f"{metrics.PREFIX}:db_gauges:lock"
 LOCK_S = 60
 
-Counts = dict[str, dict[str, int]]
+Counts = dict[str, dict[str, Any]]
 
 
 def query_counts() -> Counts:
-    """The database's figures: jobs, batches and deliveries by status (the expensive part of a scrape)."""
+    """The database's figures: jobs, batches and deliveries by status, and per tenant with jobs waiting to start
+    how many and since when (epoch seconds of the oldest: its age is taken at each scrape). The expensive part of a
+    scrape."""
     with read_session() as session:
+        waiting = waiting_by_tenant(session)
         return {
             "jobs": dict(session.exec(select(Job.status, func.count()).group_by(Job.status)).all()),
             "batches": dict(session.exec(select(Batch.status, func.count()).group_by(Batch.status)).all()),
             "deliveries": dict(session.exec(select(Delivery.status, func.count()).group_by(Delivery.status)).all()),
+            "tenants_waiting": {name: [n, as_utc(oldest).timestamp()] for name, (n, oldest) in waiting.items()},
         }
 
 
@@ -77,6 +88,7 @@ class ServiceCollector:
         yield from self._database()
         yield from self._queues()
         yield from self._recorded()
+        yield from pace_metrics()
 
     def _database(self) -> Iterator[Metric]:
         counts = database_counts()
@@ -97,6 +109,7 @@ class ServiceCollector:
         for status, count in sorted(deliveries.items()):
             dl.add_metric([status], count)
         yield dl
+        yield from _tenants(counts.get("tenants_waiting", {}))  # absent in figures cached by an older replica
 
     def _queues(self) -> Iterator[Metric]:
         depth = GaugeMetricFamily("reelmill_queue_depth", "Messages waiting in each queue", labels=["queue"])
@@ -122,6 +135,22 @@ class ServiceCollector:
             buckets.append(("+Inf", fields.get("count", 0.0)))
             steps.add_metric([stage], buckets, sum_value=fields.get("sum", 0.0))
         yield steps
+
+
+def _tenants(waiting: dict[str, list[float]]) -> Iterator[Metric]:
+    """Per tenant with jobs waiting to start (no others: the label's values stay the busy tenants)."""
+    depth = GaugeMetricFamily(
+        "reelmill_tenant_queued_jobs", "Jobs waiting to start, per tenant with any", labels=["tenant"]
+    )
+    age = GaugeMetricFamily(
+        "reelmill_tenant_oldest_queued_seconds", "Age of the tenant's oldest job waiting to start", labels=["tenant"]
+    )
+    now = time.time()
+    for tenant, (count, oldest) in sorted(waiting.items()):
+        depth.add_metric([tenant], count)
+        age.add_metric([tenant], max(0.0, now - oldest))
+    yield depth
+    yield age
 
 
 def render() -> bytes:

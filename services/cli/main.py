@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from services.cli import artifacts, batch, download, keys, serve, sim, submit, up
+from services.cli import artifacts, batch, download, keys, serve, sim, submit, tenants, up
 
 app = typer.Typer(
     name="reelmill",
@@ -27,6 +27,7 @@ app.command("sim", help="Run the NemoVideo simulator (for development, tests and
 
 # operators
 app.add_typer(keys.app, name="keys")
+app.add_typer(tenants.app, name="tenants")
 app.add_typer(artifacts.app, name="artifacts")
 
 # API users (talk to a running API with REELMILL_API_URL / REELMILL_API_KEY)

@@ -26,12 +26,13 @@ from collections import Counter
 from collections.abc import Iterable
 from datetime import timedelta
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, select, update
 from sqlmodel import Session
 
 from shared.db import session_scope
 from shared.domain import dispatch
 from shared.domain.priority import DEADLINE_MESSAGE
+from shared.domain.tenant_shares import waiting_to_start
 from shared.domain.transitions import end_job
 from shared.nemo.upstream import CREDENTIAL, get_pace
 from shared.pace.fair import Demand, pick
@@ -261,6 +262,8 @@ def _drr(scope: str, demands: list[Demand], free: int) -> list[str]:
 
 
 def _weights(session: Session, tenants: list[str]) -> dict[str, tuple[int, int | None]]:
+    """Each tenant's (weight, max in flight), read fresh every round: `reelmill tenants set-weight` and
+    `set-max-in-flight` apply at the next round, without a restart."""
     if not tenants:
         return {}
     rows = session.execute(select(Tenant.id, Tenant.weight, Tenant.max_in_flight).where(Tenant.id.in_(tenants)))
@@ -296,9 +299,9 @@ def _in_flight_by_tenant():  # type: ignore[no-untyped-def]
 
 
 def _eligible():  # type: ignore[no-untyped-def]
-    """Jobs waiting to start whose batch (if any) is neither paused nor canceled."""
-    batch_ok = or_(Job.batch_id.is_(None), Batch.status.in_([BatchStatus.queued, BatchStatus.running]))
-    return (Job.stage == Stage.queued) & (Job.status == JobStatus.queued) & batch_ok
+    """Jobs waiting to start whose batch (if any) is neither paused nor canceled (shared with `queue_position`,
+    `reelmill tenants list` and /metrics, so they count what the scheduler starts)."""
+    return waiting_to_start()
 
 
 def _waiting_by_tenant():  # type: ignore[no-untyped-def]

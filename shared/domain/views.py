@@ -16,6 +16,7 @@ from sqlmodel import Session, select
 
 from shared.artifacts.views import ArtifactsByTurn, artifacts_for, job_artifact, with_artifact
 from shared.domain.errors import ValidationFailed
+from shared.domain.queue_position import queue_position
 from shared.settings import get_settings
 from shared.tables import Job, JobTurn
 from shared.timeutil import iso
@@ -58,11 +59,17 @@ REVISIONS_INLINE = 20
 
 
 def job_public(
-    job: Job, turns: Sequence[JobTurn], artifacts: ArtifactsByTurn | None = None, *, turn_count: int | None = None
+    job: Job,
+    turns: Sequence[JobTurn],
+    artifacts: ArtifactsByTurn | None = None,
+    *,
+    turn_count: int | None = None,
+    queue_position: int | None = None,
 ) -> dict[str, Any]:
     """The job as the API shows it. ``turns``: the job's turns, or at least its latest REVISIONS_INLINE (then
     ``turn_count`` says how many there are in all); ``artifacts`` (turn seq -> row) fills each output's
-    `artifact`."""
+    `artifact`; ``queue_position``: its place among its tenant's waiting jobs (shared/domain/queue_position.py),
+    None once it started (and in webhooks, which do not compute it)."""
     ordered = sorted(turns, key=lambda t: t.seq)[-REVISIONS_INLINE:]
     timeline = next((t.timeline for t in reversed(ordered) if t.timeline), None)
     error = {"code": job.error_code, "message": job.error_message} if job.error_code else None
@@ -70,6 +77,7 @@ def job_public(
         "id": job.id,
         "status": job.status,
         "stage": job.stage,
+        "queue_position": queue_position,
         "progress": job.progress,
         "profile": job.profile,
         "prompt": job.prompt,
@@ -105,14 +113,16 @@ def turns_for(session: Session, job_ids: Iterable[str]) -> dict[str, list[JobTur
     return found
 
 
-def load_public(session: Session, job: Job) -> dict[str, Any]:
-    """The job object, reading only its latest revisions."""
+def load_public(session: Session, job: Job, *, position: bool = False) -> dict[str, Any]:
+    """The job object, reading only its latest revisions; with ``position``, its `queue_position` too (one more
+    statement while it waits)."""
     newest_first = select(JobTurn).where(JobTurn.job_id == job.id).order_by(JobTurn.seq.desc())
     latest = list(session.exec(newest_first.limit(REVISIONS_INLINE)))
     count = len(latest)
     if count == REVISIONS_INLINE:
         count = int(session.exec(select(func.count()).select_from(JobTurn).where(JobTurn.job_id == job.id)).one())
-    return job_public(job, latest, artifacts_for(session, [job.id])[job.id], turn_count=count)
+    place = queue_position(session, job) if position else None
+    return job_public(job, latest, artifacts_for(session, [job.id])[job.id], turn_count=count, queue_position=place)
 
 
 def list_revisions(

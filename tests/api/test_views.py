@@ -100,13 +100,13 @@ def test_metrics_do_not_query_the_database_on_every_scrape(api, counted, setting
     get_redis().delete(FRESH_KEY, LAST_KEY)
     first = api.get("/metrics")
     assert first.status_code == 200 and "reelmill_jobs{" in first.text
-    assert len(counted) == 3  # jobs, batches, deliveries by status
+    assert len(counted) == 4  # jobs, batches, deliveries by status; tenants with jobs waiting
     for _ in range(20):
         assert api.get("/metrics").text.count("reelmill_jobs{") >= 1
-    assert len(counted) == 3, "a scrape within metrics_refresh_s must not query the database"
+    assert len(counted) == 4, "a scrape within metrics_refresh_s must not query the database"
     get_redis().delete(FRESH_KEY)  # as when metrics_refresh_s has passed
     api.get("/metrics")
-    assert len(counted) == 6
+    assert len(counted) == 8
 
 
 def test_redelivery_is_rate_limited_per_tenant(api, two_tenants, settings_env) -> None:

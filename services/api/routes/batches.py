@@ -22,6 +22,7 @@ from shared.db import get_engine, read_session
 from shared.domain import batch_list, batch_retry, batches, credit_admission
 from shared.domain.batch_csv import RESULT_COLUMNS, safe_cell
 from shared.domain.errors import TooLarge, ValidationFailed
+from shared.domain.queue_position import page_positions
 from shared.domain.views import job_public, turns_for
 from shared.settings import get_settings
 
@@ -148,8 +149,9 @@ def jobs(
     )
     turns = turns_for(session, [j.id for j in rows])
     artifacts = artifacts_for(session, [j.id for j in rows])
+    places = page_positions(session, rows)
     return {
-        "data": [job_public(j, turns[j.id], artifacts[j.id]) for j in rows],
+        "data": [job_public(j, turns[j.id], artifacts[j.id], queue_position=places.get(j.id)) for j in rows],
         "next_cursor": next_cursor,
         "has_more": next_cursor is not None,
     }

@@ -91,7 +91,7 @@ def _add(tenant_id: str, job_id: str, body: MessageIn) -> dict[str, Any]:
         _admit(session, job, body, credits)
         job, _ = add_message(session, tenant_id, job_id, body.text, body.assets)
         session.commit()
-        return load_public(session, job)
+        return load_public(session, job, position=True)
 
 
 def _admit(session: Session, job: Job, body: MessageIn, credits: Credits | None) -> None:

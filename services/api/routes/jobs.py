@@ -24,6 +24,7 @@ from shared.domain.errors import ValidationFailed
 from shared.domain.job_input import JobSpec
 from shared.domain.jobs import cancel_job, create_job, get_job, list_jobs
 from shared.domain.priority import cancel_after_s
+from shared.domain.queue_position import page_positions
 from shared.domain.views import job_public, load_public, turns_for
 from shared.settings import get_settings
 from shared.tables import Job, JobStatus
@@ -100,7 +101,7 @@ async def create(
                 session, tenant.id, spec, idempotency_key=idempotency_key, files=files, cancel_after_s=deadline_s
             )
             session.commit()
-            view = load_public(session, made.job)
+            view = load_public(session, made.job, position=True)
             return view, made.created, JobStatus(made.job.status).terminal
 
     try:
@@ -145,12 +146,12 @@ async def _wait_for_end(tenant_id: str, job_id: str, wait_s: int) -> dict[str, A
 
 def _read(tenant_id: str, job_id: str) -> dict[str, Any]:
     with read_session() as session:
-        return load_public(session, get_job(session, tenant_id, job_id))
+        return load_public(session, get_job(session, tenant_id, job_id), position=True)
 
 
 @router.get("/{job_id}", summary="Get a job (with its latest revisions; all of them at urls.revisions)")
 def read(job_id: str, tenant: TenantDep, session: ReadSessionDep) -> dict[str, Any]:
-    return load_public(session, get_job(session, tenant.id, job_id))
+    return load_public(session, get_job(session, tenant.id, job_id), position=True)
 
 
 @router.get("", summary="List jobs, newest first")
@@ -177,8 +178,9 @@ def index(
     )
     turns = turns_for(session, [j.id for j in jobs])
     artifacts = artifacts_for(session, [j.id for j in jobs])
+    places = page_positions(session, jobs)
     return {
-        "data": [job_public(j, turns[j.id], artifacts[j.id]) for j in jobs],
+        "data": [job_public(j, turns[j.id], artifacts[j.id], queue_position=places.get(j.id)) for j in jobs],
         "next_cursor": next_cursor,
         "has_more": next_cursor is not None,
     }
