@@ -15,8 +15,10 @@ from sqlmodel import Session
 
 from services.api.deps import ReadSessionDep, SessionDep, TenantDep
 from services.api.multipart import FormData, StreamingForm
-from services.api.openapi import ERROR_RESPONSES, batch_links
+from services.api.openapi import batch_links
 from services.api.routes.jobs import parse_statuses
+from services.api.schemas.batches import BatchJobPage, BatchPublic
+from services.api.schemas.errors import protected
 from shared.artifacts.views import artifacts_for
 from shared.db import get_engine, read_session
 from shared.domain import batches, credit_admission
@@ -94,9 +96,10 @@ async def _read_form(request: Request) -> FormData:
     status_code=201,
     openapi_extra=BATCH_BODY_DOC,
     summary="Submit a CSV of jobs",
-    responses={**ERROR_RESPONSES, 201: {"description": "The batch", "links": batch_links()}},
+    response_model_exclude_unset=True,  # `row_errors` only when rows were left out
+    responses={**protected(402, 422), 201: {"description": "The batch", "links": batch_links()}},
 )
-async def create(request: Request, response: Response, tenant: TenantDep) -> dict[str, Any]:
+async def create(request: Request, response: Response, tenant: TenantDep) -> BatchPublic:
     """Every row is checked before any job exists: a refused file answers 422 with every error as
     `{"line", "column", "message"}`; with `on_error=skip` good rows run and bad rows are reported."""
     form = await _read_form(request)
@@ -105,7 +108,7 @@ async def create(request: Request, response: Response, tenant: TenantDep) -> dic
     finally:
         form.cleanup()
     response.headers["Location"] = view["urls"]["get"]
-    return view
+    return BatchPublic.model_validate(view)
 
 
 def _create(tenant_id: str, form: FormData) -> dict[str, Any]:
@@ -128,12 +131,22 @@ def _create(tenant_id: str, form: FormData) -> dict[str, Any]:
     return view
 
 
-@router.get("/{batch_id}", summary="Get a batch: status and counts per job status", responses=ERROR_RESPONSES)
-def read(batch_id: str, tenant: TenantDep, session: ReadSessionDep) -> dict[str, Any]:
-    return batches.batch_public(session, batches.get_batch(session, tenant.id, batch_id))
+@router.get(
+    "/{batch_id}",
+    summary="Get a batch: status and counts per job status",
+    response_model_exclude_unset=True,
+    responses=protected(404, 422),
+)
+def read(batch_id: str, tenant: TenantDep, session: ReadSessionDep) -> BatchPublic:
+    return BatchPublic.model_validate(batches.batch_public(session, batches.get_batch(session, tenant.id, batch_id)))
 
 
-@router.get("/{batch_id}/jobs", summary="List a batch's jobs, in input order", responses=ERROR_RESPONSES)
+@router.get(
+    "/{batch_id}/jobs",
+    summary="List a batch's jobs, in input order",
+    response_model_exclude_unset=True,
+    responses=protected(404, 422),
+)
 def jobs(
     batch_id: str,
     tenant: TenantDep,
@@ -141,24 +154,33 @@ def jobs(
     status: Annotated[list[str] | None, Query(description="queued, starting, ...; repeat or comma-separate.")] = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-) -> dict[str, Any]:
+) -> BatchJobPage:
     batch = batches.get_batch(session, tenant.id, batch_id)
     rows, next_cursor = batches.list_batch_jobs(
         session, batch, status=parse_statuses(status), cursor=cursor, limit=limit
     )
     turns = turns_for(session, [j.id for j in rows])
     artifacts = artifacts_for(session, [j.id for j in rows])
-    return {
-        "data": [job_public(j, turns[j.id], artifacts[j.id]) for j in rows],
-        "next_cursor": next_cursor,
-        "has_more": next_cursor is not None,
-    }
+    return BatchJobPage.model_validate(
+        {
+            "data": [job_public(j, turns[j.id], artifacts[j.id]) for j in rows],
+            "next_cursor": next_cursor,
+            "has_more": next_cursor is not None,
+        }
+    )
 
 
 @router.get(
     "/{batch_id}/results.csv",
     summary="The batch's results: one line per input row, in input order",
-    responses={**ERROR_RESPONSES, 200: {"description": "CSV", "content": {"text/csv": {"schema": {"type": "string"}}}}},
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "CSV: line, external_id, status, output_url, error, artifact_url, artifact_sha256",
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        },
+        **protected(404, 422),
+    },
 )
 def results(batch_id: str, tenant: TenantDep, session: ReadSessionDep) -> StreamingResponse:
     batches.get_batch(session, tenant.id, batch_id)  # 404 before the stream starts
@@ -189,16 +211,23 @@ def _drain(buffer: io.StringIO) -> bytes:
 @router.post(
     "/{batch_id}/cancel",
     summary="Cancel a batch: queued jobs at once, running ones as they stop",
-    responses=ERROR_RESPONSES,
+    response_model_exclude_unset=True,
+    responses=protected(404, 422),
 )
-def cancel(batch_id: str, tenant: TenantDep) -> dict[str, Any]:
+def cancel(batch_id: str, tenant: TenantDep) -> BatchPublic:
     batches.cancel_batch(tenant.id, batch_id)  # commits as it goes; each render in flight is canceled on its commit
     with read_session() as session:
-        return batches.batch_public(session, batches.get_batch(session, tenant.id, batch_id))
+        batch = batches.get_batch(session, tenant.id, batch_id)
+        return BatchPublic.model_validate(batches.batch_public(session, batch))
 
 
-@router.post("/{batch_id}/resume", summary="Resume a batch paused for credits", responses=ERROR_RESPONSES)
-def resume(batch_id: str, tenant: TenantDep, session: SessionDep) -> dict[str, Any]:
+@router.post(
+    "/{batch_id}/resume",
+    summary="Resume a batch paused for credits",
+    response_model_exclude_unset=True,
+    responses=protected(402, 404, 409, 422),
+)
+def resume(batch_id: str, tenant: TenantDep, session: SessionDep) -> BatchPublic:
     """A batch the upstream stopped with 2001 (out of credits) waits, paused; once credits are back, this continues
     it (402 while they are still short)."""
     credits = credit_admission.prefetch()  # before the session's transaction begins
@@ -206,4 +235,4 @@ def resume(batch_id: str, tenant: TenantDep, session: SessionDep) -> dict[str, A
     session.commit()
     batches.settle(batch.id)
     session.refresh(batch)
-    return batches.batch_public(session, batch)
+    return BatchPublic.model_validate(batches.batch_public(session, batch))
