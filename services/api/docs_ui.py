@@ -40,7 +40,7 @@ def install(app: FastAPI) -> None:
 
 def as_openapi_30(document: dict[str, Any]) -> dict[str, Any]:
     """The 3.1 document as 3.0 for the UI: nullable instead of a null type, one `example` instead of `examples`,
-    `enum` instead of `const`, no `if`/`then`."""
+    `enum` instead of `const`, no `if`/`then` or `contentMediaType`."""
     out = _downgrade(copy.deepcopy(document))
     out["openapi"] = "3.0.3"
     return out
@@ -66,7 +66,7 @@ def _downgrade(node: Any) -> Any:
         types = [t for t in node["type"] if t != "null"]
         node["type"] = types[0] if len(types) == 1 else types
         node["nullable"] = True
-    for key in ("if", "then", "else"):  # 3.1 only; the UI does not need them to show the fields
+    for key in ("if", "then", "else", "contentMediaType"):  # 3.1 only; the UI shows the fields without them
         node.pop(key, None)
     if "const" in node:
         node["enum"] = [node.pop("const")]

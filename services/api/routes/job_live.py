@@ -42,6 +42,17 @@ KEEPALIVE_S = 15.0
 POLL_S = 0.5
 PAGE = 500
 EVENT_ID = re.compile(r"[0-9]{1,9}")  # ASCII digits only: "²" passes str.isdigit() and fails int()
+# One Server-Sent Event as a stream's reader sees it (OpenAPI 3.1: a text/event-stream schema describes an event)
+SSE_EVENT: dict[str, Any] = {
+    "type": "object",
+    "required": ["id", "event", "data"],
+    "properties": {
+        "id": {"type": "string", "pattern": "^[0-9]+$", "description": "send it back as Last-Event-ID to resume"},
+        "event": {"type": "string", "description": "the event type: job.started, job.progress, job.completed..."},
+        "data": {"type": "string", "contentMediaType": "application/json", "description": "the webhook's payload"},
+        "retry": {"type": "integer", "description": "milliseconds before reconnecting (with the first event)"},
+    },
+}
 
 
 class MessageIn(BaseModel):
@@ -198,8 +209,8 @@ def last_event_number(value: str | None) -> int:
     response_class=StreamingResponse,
     responses={
         200: {
-            "description": "`id`, `event` (the event type) and `data` (the webhook's payload as JSON) per event",
-            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "description": "One event per job event, `id` numbering the job's events from 1",
+            "content": {"text/event-stream": {"schema": SSE_EVENT}},
         },
         **protected(404, 422),
     },

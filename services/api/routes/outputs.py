@@ -23,6 +23,7 @@ from shared.settings import get_settings
 from shared.tables import Artifact
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+MAX_INDEX = 999_999_999  # a revision index fits the database's integer (a bigger one is a 422, not a 500)
 
 
 _VIDEO = {"video/mp4": {"schema": {"type": "string", "format": "binary"}}}
@@ -48,7 +49,7 @@ def output(
     request: Request,
     tenant: TenantDep,
     session: SessionDep,
-    revision: Annotated[int | None, Query(ge=0, description="a step's or revision's index")] = None,
+    revision: Annotated[int | None, Query(ge=0, le=MAX_INDEX, description="a step's or revision's index")] = None,
 ) -> Response:
     row = find_artifact(session, tenant.id, job_id, revision)
     session.close()  # the bytes may take minutes: hold no database connection meanwhile
