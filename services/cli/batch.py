@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+from services.api.schemas.batches import BatchPublic
 from services.cli import term
 from services.cli.api_client import (
     EXIT_FAILED,
@@ -30,7 +31,6 @@ from services.cli.submit import poll_every
 
 app = typer.Typer(help="Submit a CSV of jobs, follow it, fetch its results.", no_args_is_help=True)
 FINAL = ("completed", "canceled")
-DONE = ("succeeded", "failed", "canceled")
 
 
 @app.command("submit")
@@ -81,7 +81,7 @@ def status(
             code = _follow(client, batch, console)
         else:
             console.print(summary_line(batch), highlight=False)
-            code = outcome(batch) if batch["status"] in FINAL else EXIT_OK
+            code = outcome(batch) if batch.status in FINAL else EXIT_OK
     except ApiError as exc:
         code = report_error(exc)
     raise typer.Exit(code)
@@ -124,37 +124,34 @@ def _save(chunks: Any, output: Path) -> None:
 # ---- output ----------------------------------------------------------------------------------------------
 
 
-def _accepted(batch: dict[str, Any], console: Console) -> None:
-    jobs = batch["total"] - batch["skipped"]
-    skipped = batch["skipped"]
-    console.print(f"batch [bold]{batch['id']}[/] accepted: {jobs} jobs, {skipped} rows skipped", highlight=False)
-    if batch.get("row_errors"):
+def _accepted(batch: BatchPublic, console: Console) -> None:
+    jobs = batch.total - batch.skipped
+    console.print(f"batch [bold]{batch.id}[/] accepted: {jobs} jobs, {batch.skipped} rows skipped", highlight=False)
+    if batch.row_errors:
         console.print("skipped rows:")
-        console.print(error_table(batch["row_errors"]))
+        console.print(error_table([e.model_dump() for e in batch.row_errors]))
 
 
-def counts_of(batch: dict[str, Any]) -> tuple[int, int, int, int]:
+def counts_of(batch: BatchPublic) -> tuple[int, int, int, int]:
     """(done, failed, running, jobs): failed counts canceled jobs too."""
-    counts = batch["counts"]
-    done = sum(counts.get(s, 0) for s in DONE)
-    failed = counts.get("failed", 0) + counts.get("canceled", 0)
-    running = counts.get("starting", 0) + counts.get("processing", 0)
-    return done, failed, running, batch["total"] - batch["skipped"]
+    c = batch.counts
+    done = c.succeeded + c.failed + c.canceled
+    return done, c.failed + c.canceled, c.starting + c.processing, batch.total - batch.skipped
 
 
-def summary_line(batch: dict[str, Any]) -> str:
-    c = batch["counts"]
+def summary_line(batch: BatchPublic) -> str:
+    c = batch.counts
     return (
-        f"batch {batch['id']} {batch['status']}: {c.get('succeeded', 0)} succeeded, {c.get('failed', 0)} failed, "
-        f"{c.get('canceled', 0)} canceled, {c.get('starting', 0) + c.get('processing', 0)} running, "
-        f"{c.get('queued', 0)} queued, {batch['skipped']} skipped"
+        f"batch {batch.id} {batch.status}: {c.succeeded} succeeded, {c.failed} failed, "
+        f"{c.canceled} canceled, {c.starting + c.processing} running, "
+        f"{c.queued} queued, {batch.skipped} skipped"
     )
 
 
-def outcome(batch: dict[str, Any]) -> int:
-    c = batch["counts"]
-    bad = c.get("failed", 0) + c.get("canceled", 0) + batch["skipped"]
-    return EXIT_OK if batch["status"] == "completed" and bad == 0 else EXIT_FAILED
+def outcome(batch: BatchPublic) -> int:
+    c = batch.counts
+    bad = c.failed + c.canceled + batch.skipped
+    return EXIT_OK if batch.status == "completed" and bad == 0 else EXIT_FAILED
 
 
 class _Rate:
@@ -180,24 +177,24 @@ def _duration(seconds: float) -> str:
     return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
 
 
-def _follow(client: ApiClient, batch: dict[str, Any], console: Console) -> int:
+def _follow(client: ApiClient, batch: BatchPublic, console: Console) -> int:
     """The live progress bar until the batch ends. Ctrl-C stops watching only."""
     done, failed, running, jobs = counts_of(batch)
     rate = _Rate(done)
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}")]
     try:
         with Progress(*columns, console=console, transient=True) as bar:
-            task = bar.add_task(batch["id"], total=jobs, completed=done, info="")
+            task = bar.add_task(batch.id, total=jobs, completed=done, info="")
             while True:
                 done, failed, running, jobs = counts_of(batch)
                 info = f"failed {failed} · running {running} · {rate.text(done, jobs)}"
                 bar.update(task, completed=done, total=jobs, info=info)
-                if batch["status"] in FINAL:
+                if batch.status in FINAL:
                     break
                 time.sleep(poll_every())
-                batch = client.get_batch(batch["id"])
+                batch = client.get_batch(batch.id)
     except KeyboardInterrupt:
-        batch_id = batch["id"]
+        batch_id = batch.id
         console.print(
             f"stopped watching; batch {batch_id} keeps running. Reattach with: reelmill batch status {batch_id} --wait",
             highlight=False,
