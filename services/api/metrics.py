@@ -21,7 +21,7 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import Response
+from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from sqlalchemy import func
@@ -159,6 +159,11 @@ def render() -> bytes:
     return generate_latest(registry)
 
 
-@router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics (text exposition format)",
+    response_class=PlainTextResponse,
+    responses={200: {"description": "The metrics", "content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
 async def metrics_endpoint() -> Response:
     return Response(await run_in_threadpool(render), media_type=CONTENT_TYPE_LATEST)

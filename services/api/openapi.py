@@ -1,5 +1,6 @@
 """The OpenAPI document's parts FastAPI cannot derive: the body schemas of routes that read their own bodies
-(so that authentication and the size limits come first), the error shape, and the links between operations."""
+(so that authentication and the size limits come first) and the links between operations. The response models
+and the error shape are in services/api/schemas/."""
 
 from __future__ import annotations
 
@@ -9,29 +10,10 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel, TypeAdapter
 
-ERROR_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["error"],
-    "properties": {
-        "error": {
-            "type": "object",
-            "required": ["code", "message"],
-            "properties": {
-                "code": {"type": "string"},
-                "message": {"type": "string"},
-                "field": {"type": "string"},
-                "details": {},
-            },
-        }
-    },
-}
-_ERROR = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: {"description": "No API key, or not a valid one", **_ERROR},
-    404: {"description": "Not found (another tenant's resource is not found either)", **_ERROR},
-    413: {"description": "A body or file over its limit (the message names it)", **_ERROR},
-    422: {"description": "Invalid input (the message names the field)", **_ERROR},
-}
+from services.api.schemas.errors import protected
+
+# Kept for routes written against it: the common errors of a route under /v1/ that reads an id.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = protected(404, 422)
 
 
 def body_doc(schema: str) -> dict[str, Any]:
@@ -89,14 +71,13 @@ def _schemas(models: list[type[BaseModel]]) -> dict[str, Any]:
 
 
 def install(app: FastAPI, models: list[type[BaseModel]]) -> None:
-    """Build the document once, with ``models`` (request bodies read by hand) and the error shape in it."""
+    """Build the document once, with ``models`` (request bodies read by hand) in it."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             components.update(_schemas(models))
-            components["Error"] = ERROR_SCHEMA
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -1,8 +1,9 @@
-"""A small client for the reelmill API, for the `submit` and `batch` commands.
+"""A small client for the reelmill API, for the `submit`, `batch` and `download` commands.
 
 The URL comes from `REELMILL_API_URL` (default http://127.0.0.1:8000), the key from `REELMILL_API_KEY`. Every
 failure becomes an `ApiError` whose message is the API's own error body (`{"error": {"code", "message", ...}}`);
-a 4xx is the caller's input (exit code 2), anything else is a failure on the way (exit code 1).
+a 4xx is the caller's input (exit code 2), anything else is a failure on the way (exit code 1). Jobs and batches
+are read with the API's own response models (services/api/schemas), so a reply that drifts from them fails here.
 """
 
 from __future__ import annotations
@@ -11,12 +12,16 @@ import json
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+from pydantic import BaseModel, ValidationError
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+
+from services.api.schemas.batches import BatchJobPage, BatchPage, BatchPublic
+from services.api.schemas.jobs import JobPublic
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 CHUNK = 64 * 1024
@@ -25,6 +30,7 @@ EXIT_OK = 0  # everything asked for succeeded
 EXIT_FAILED = 1  # a job or row failed, or the API could not be reached / answered 5xx
 EXIT_USAGE = 2  # bad input or usage: a 4xx from the API, a missing file, a missing key
 EXIT_INTERRUPTED = 130  # Ctrl-C while watching (the job or batch keeps running)
+Model = TypeVar("Model", bound=BaseModel)
 
 
 class ApiError(Exception):
@@ -84,28 +90,43 @@ class ApiClient:
         _raise_for(resp)
         return resp
 
-    def create_job(self, job: dict[str, Any], files: list[Path]) -> dict[str, Any]:
+    def read(self, model: type[Model], method: str, path: str, **kwargs: Any) -> Model:
+        """The reply to a request, read as ``model``."""
+        body = self.request(method, path, **kwargs)
+        try:
+            return model.model_validate(body)
+        except ValidationError as exc:  # the API and this CLI disagree on the shape: say where
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"]) or "body"
+            message = f"the API's reply to {method} {path} is not a {model.__name__}: {where}: {first['msg']}"
+            raise ApiError(message) from None
+
+    def create_job(self, job: dict[str, Any], files: list[Path]) -> JobPublic:
         if not files:
-            return self.request("POST", "/v1/jobs", json=job)
+            return self.read(JobPublic, "POST", "/v1/jobs", json=job)
         with ExitStack() as stack:
             parts = [("files", (p.name, stack.enter_context(p.open("rb")))) for p in files]
-            return self.request("POST", "/v1/jobs", data={"job": json.dumps(job)}, files=parts, timeout=None)
+            return self.read(JobPublic, "POST", "/v1/jobs", data={"job": json.dumps(job)}, files=parts, timeout=None)
 
-    def get_job(self, job_id: str) -> dict[str, Any]:
-        return self.request("GET", f"/v1/jobs/{job_id}")
+    def get_job(self, job_id: str) -> JobPublic:
+        return self.read(JobPublic, "GET", f"/v1/jobs/{job_id}")
 
-    def create_batch(self, csv_path: Path, fields: dict[str, str]) -> dict[str, Any]:
+    def create_batch(self, csv_path: Path, fields: dict[str, str]) -> BatchPublic:
         with csv_path.open("rb") as handle:
             files = {"file": (csv_path.name, handle, "text/csv")}
-            return self.request("POST", "/v1/batches", data=fields, files=files, timeout=600.0)
+            return self.read(BatchPublic, "POST", "/v1/batches", data=fields, files=files, timeout=600.0)
 
-    def get_batch(self, batch_id: str) -> dict[str, Any]:
-        return self.request("GET", f"/v1/batches/{batch_id}")
+    def get_batch(self, batch_id: str) -> BatchPublic:
+        return self.read(BatchPublic, "GET", f"/v1/batches/{batch_id}")
+
+    def batch_jobs(self, batch_id: str, *, limit: int, cursor: str | None = None) -> BatchJobPage:
+        params: dict[str, Any] = {"limit": limit, **({"cursor": cursor} if cursor else {})}
+        return self.read(BatchJobPage, "GET", f"/v1/batches/{batch_id}/jobs", params=params)
 
     def list_batches(
         self, *, status: list[str] | None = None, limit: int | None = None, cursor: str | None = None
-    ) -> dict[str, Any]:
-        """One page of the tenant's batches, newest first: `{"data", "next_cursor", "has_more"}`."""
+    ) -> BatchPage:
+        """One page of the tenant's batches, newest first."""
         params: dict[str, Any] = {}
         if status:
             params["status"] = status
@@ -113,13 +134,17 @@ class ApiClient:
             params["limit"] = limit
         if cursor:
             params["cursor"] = cursor
-        return self.request("GET", "/v1/batches", params=params)
+        return self.read(BatchPage, "GET", "/v1/batches", params=params)
 
-    def retry_batch(self, batch_id: str) -> tuple[dict[str, Any], bool]:
+    def retry_batch(self, batch_id: str) -> tuple[BatchPublic, bool]:
         """The batch re-running ``batch_id``'s failed and canceled rows, and whether this call made it (False: the
         batch had been retried already, and this is that retry)."""
         resp = self._send("POST", f"/v1/batches/{batch_id}/retry")
-        return resp.json(), resp.headers.get("Idempotent-Replayed") != "true"
+        try:
+            batch = BatchPublic.model_validate(resp.json())
+        except ValidationError as exc:
+            raise ApiError(f"the API's reply to POST /v1/batches/{batch_id}/retry is not a batch: {exc}") from None
+        return batch, resp.headers.get("Idempotent-Replayed") != "true"
 
     def stream(self, path_or_url: str, *, auth: bool = True) -> Iterator[bytes]:
         """The bytes at an API path (or, with ``auth=False``, any URL such as a video's CDN address), in chunks."""

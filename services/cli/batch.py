@@ -19,6 +19,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
+from services.api.schemas.batches import BatchPublic
 from services.cli import term
 from services.cli.api_client import (
     EXIT_FAILED,
@@ -36,7 +37,6 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 FINAL = ("completed", "canceled")
-DONE = ("succeeded", "failed", "canceled")
 
 
 @app.command("submit")
@@ -87,7 +87,7 @@ def status(
             code = _follow(client, batch, console)
         else:
             console.print(summary_line(batch), highlight=False)
-            code = outcome(batch) if batch["status"] in FINAL else EXIT_OK
+            code = outcome(batch) if batch.status in FINAL else EXIT_OK
     except ApiError as exc:
         code = report_error(exc)
     raise typer.Exit(code)
@@ -133,14 +133,14 @@ def list_(
     except ApiError as exc:
         raise typer.Exit(report_error(exc)) from None
     if as_json:
-        sys.stdout.write(json.dumps(page, indent=2) + "\n")
+        sys.stdout.write(json.dumps(page.model_dump(mode="json"), indent=2) + "\n")
         raise typer.Exit(EXIT_OK)
-    if not page["data"]:
+    if not page.data:
         console.print("no batches" + (f" with status {', '.join(status)}" if status else ""), highlight=False)
         raise typer.Exit(EXIT_OK)
-    console.print(batch_table(page["data"]))
-    if page.get("next_cursor"):
-        console.print(f"more: reelmill batch list --limit {limit} --cursor {page['next_cursor']}", highlight=False)
+    console.print(batch_table(page.data))
+    if page.next_cursor:
+        console.print(f"more: reelmill batch list --limit {limit} --cursor {page.next_cursor}", highlight=False)
     raise typer.Exit(EXIT_OK)
 
 
@@ -154,38 +154,38 @@ def retry(
     try:
         client = ApiClient.from_env()
         new, created = client.retry_batch(batch_id)
-        jobs = new["total"]
+        jobs = new.total
         if created:
             console.print(
-                f"batch [bold]{new['id']}[/] retries {jobs} failed or canceled rows of batch {batch_id}",
+                f"batch [bold]{new.id}[/] retries {jobs} failed or canceled rows of batch {batch_id}",
                 highlight=False,
             )
         else:
-            console.print(f"batch {batch_id} was already retried as [bold]{new['id']}[/] ({jobs} rows)")
+            console.print(f"batch {batch_id} was already retried as [bold]{new.id}[/] ({jobs} rows)")
         code = _follow(client, new, console) if wait else EXIT_OK
         if not wait:
-            console.print(f"watch it: reelmill batch status {new['id']} --wait", highlight=False)
+            console.print(f"watch it: reelmill batch status {new.id} --wait", highlight=False)
     except ApiError as exc:
         code = report_error(exc)
     raise typer.Exit(code)
 
 
-def batch_table(items: list[dict[str, Any]]) -> Table:
+def batch_table(items: list[BatchPublic]) -> Table:
     columns = ["Batch", "Status", "Jobs", "Succeeded", "Failed", "Canceled", "Running", "Queued", "Created", "Retry of"]
     table = Table(*columns, highlight=False)
     for batch in items:
-        c = batch["counts"]
+        c = batch.counts
         table.add_row(
-            batch["id"],
-            batch["status"],
-            str(batch["total"] - batch["skipped"]),
-            str(c.get("succeeded", 0)),
-            str(c.get("failed", 0)),
-            str(c.get("canceled", 0)),
-            str(c.get("starting", 0) + c.get("processing", 0)),
-            str(c.get("queued", 0)),
-            batch["created_at"] or "",
-            batch.get("retry_of") or "",
+            batch.id,
+            batch.status,
+            str(batch.total - batch.skipped),
+            str(c.succeeded),
+            str(c.failed),
+            str(c.canceled),
+            str(c.starting + c.processing),
+            str(c.queued),
+            batch.created_at or "",
+            batch.retry_of or "",
         )
     return table
 
@@ -206,37 +206,34 @@ def _save(chunks: Any, output: Path) -> None:
 # ---- output ----------------------------------------------------------------------------------------------
 
 
-def _accepted(batch: dict[str, Any], console: Console) -> None:
-    jobs = batch["total"] - batch["skipped"]
-    skipped = batch["skipped"]
-    console.print(f"batch [bold]{batch['id']}[/] accepted: {jobs} jobs, {skipped} rows skipped", highlight=False)
-    if batch.get("row_errors"):
+def _accepted(batch: BatchPublic, console: Console) -> None:
+    jobs = batch.total - batch.skipped
+    console.print(f"batch [bold]{batch.id}[/] accepted: {jobs} jobs, {batch.skipped} rows skipped", highlight=False)
+    if batch.row_errors:
         console.print("skipped rows:")
-        console.print(error_table(batch["row_errors"]))
+        console.print(error_table([e.model_dump() for e in batch.row_errors]))
 
 
-def counts_of(batch: dict[str, Any]) -> tuple[int, int, int, int]:
+def counts_of(batch: BatchPublic) -> tuple[int, int, int, int]:
     """(done, failed, running, jobs): failed counts canceled jobs too."""
-    counts = batch["counts"]
-    done = sum(counts.get(s, 0) for s in DONE)
-    failed = counts.get("failed", 0) + counts.get("canceled", 0)
-    running = counts.get("starting", 0) + counts.get("processing", 0)
-    return done, failed, running, batch["total"] - batch["skipped"]
+    c = batch.counts
+    done = c.succeeded + c.failed + c.canceled
+    return done, c.failed + c.canceled, c.starting + c.processing, batch.total - batch.skipped
 
 
-def summary_line(batch: dict[str, Any]) -> str:
-    c = batch["counts"]
+def summary_line(batch: BatchPublic) -> str:
+    c = batch.counts
     return (
-        f"batch {batch['id']} {batch['status']}: {c.get('succeeded', 0)} succeeded, {c.get('failed', 0)} failed, "
-        f"{c.get('canceled', 0)} canceled, {c.get('starting', 0) + c.get('processing', 0)} running, "
-        f"{c.get('queued', 0)} queued, {batch['skipped']} skipped"
+        f"batch {batch.id} {batch.status}: {c.succeeded} succeeded, {c.failed} failed, "
+        f"{c.canceled} canceled, {c.starting + c.processing} running, "
+        f"{c.queued} queued, {batch.skipped} skipped"
     )
 
 
-def outcome(batch: dict[str, Any]) -> int:
-    c = batch["counts"]
-    bad = c.get("failed", 0) + c.get("canceled", 0) + batch["skipped"]
-    return EXIT_OK if batch["status"] == "completed" and bad == 0 else EXIT_FAILED
+def outcome(batch: BatchPublic) -> int:
+    c = batch.counts
+    bad = c.failed + c.canceled + batch.skipped
+    return EXIT_OK if batch.status == "completed" and bad == 0 else EXIT_FAILED
 
 
 class _Rate:
@@ -262,24 +259,24 @@ def _duration(seconds: float) -> str:
     return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
 
 
-def _follow(client: ApiClient, batch: dict[str, Any], console: Console) -> int:
+def _follow(client: ApiClient, batch: BatchPublic, console: Console) -> int:
     """The live progress bar until the batch ends. Ctrl-C stops watching only."""
     done, failed, running, jobs = counts_of(batch)
     rate = _Rate(done)
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}")]
     try:
         with Progress(*columns, console=console, transient=True) as bar:
-            task = bar.add_task(batch["id"], total=jobs, completed=done, info="")
+            task = bar.add_task(batch.id, total=jobs, completed=done, info="")
             while True:
                 done, failed, running, jobs = counts_of(batch)
                 info = f"failed {failed} · running {running} · {rate.text(done, jobs)}"
                 bar.update(task, completed=done, total=jobs, info=info)
-                if batch["status"] in FINAL:
+                if batch.status in FINAL:
                     break
                 time.sleep(poll_every())
-                batch = client.get_batch(batch["id"])
+                batch = client.get_batch(batch.id)
     except KeyboardInterrupt:
-        batch_id = batch["id"]
+        batch_id = batch.id
         console.print(
             f"stopped watching; batch {batch_id} keeps running. Reattach with: reelmill batch status {batch_id} --wait",
             highlight=False,

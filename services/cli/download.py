@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import httpx
 import typer
@@ -26,6 +26,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
+from services.api.schemas.jobs import ArtifactPublic, JobPublic, OutputPublic
 from services.cli.api_client import EXIT_FAILED, EXIT_OK, ApiClient, ApiError, _raise_for, report_error
 from services.cli.submit import poll_every
 
@@ -66,7 +67,7 @@ def download(
         job = _wait_stored(client, job_id, revision) if wait else client.get_job(job_id)
         artifact = stored_artifact(job, revision)
         dest = output or Path(f"{job_id}.mp4" if revision is None else f"{job_id}-{revision}.mp4")
-        wanted = Wanted(job_id, output_path(job_id, revision), artifact["sha256"], artifact["size"], dest)
+        wanted = Wanted(job_id, output_path(job_id, revision), artifact.sha256 or "", artifact.size or 0, dest)
         with _bar(console) as bar:
             task = bar.add_task(dest.name, total=wanted.size)
             fetched = fetch(client, wanted, lambda n: bar.advance(task, n))
@@ -80,36 +81,35 @@ def output_path(job_id: str, revision: int | None) -> str:
     return f"/v1/jobs/{job_id}/output" + ("" if revision is None else f"?revision={revision}")
 
 
-def stored_artifact(job: dict[str, Any], revision: int | None) -> dict[str, Any]:
+def stored_artifact(job: JobPublic, revision: int | None) -> ArtifactPublic:
     """The job's (or the revision's) stored artifact, or an ApiError that says why there is none."""
-    output = job.get("output") if revision is None else _revision_output(job, revision)
-    artifact = (output or {}).get("artifact")
+    output = job.output if revision is None else _revision_output(job, revision)
     if output is None:
-        raise ApiError(f"job {job['id']} has no output (status: {job['status']})")
+        raise ApiError(f"job {job.id} has no output (status: {job.status})")
+    artifact = output.artifact
     if artifact is None:
-        raise ApiError(f"job {job['id']}'s output was not copied to the artifact store (mirroring is off)")
-    if artifact["status"] == "pending":
-        raise ApiError(f"job {job['id']}'s video is still being copied to the artifact store; try again or --wait")
-    if artifact["status"] != "stored":
-        reason = f": {artifact['reason']}" if artifact.get("reason") else ""
-        raise ApiError(f"job {job['id']}'s video is {artifact['status']}{reason}")
+        raise ApiError(f"job {job.id}'s output was not copied to the artifact store (mirroring is off)")
+    if artifact.status == "pending":
+        raise ApiError(f"job {job.id}'s video is still being copied to the artifact store; try again or --wait")
+    if artifact.status != "stored" or artifact.sha256 is None or artifact.size is None:
+        reason = f": {artifact.reason}" if artifact.reason else ""
+        raise ApiError(f"job {job.id}'s video is {artifact.status}{reason}")
     return artifact
 
 
-def _revision_output(job: dict[str, Any], revision: int) -> dict[str, Any] | None:
-    for turn in job.get("revisions", []):
-        if turn["index"] == revision:
-            return turn.get("output")
-    raise ApiError(f"job {job['id']} has no revision {revision}", usage=True)
+def _revision_output(job: JobPublic, revision: int) -> OutputPublic | None:
+    for turn in job.revisions:
+        if turn.index == revision:
+            return turn.output
+    raise ApiError(f"job {job.id} has no revision {revision}", usage=True)
 
 
-def _wait_stored(client: ApiClient, job_id: str, revision: int | None) -> dict[str, Any]:
+def _wait_stored(client: ApiClient, job_id: str, revision: int | None) -> JobPublic:
     while True:
         job = client.get_job(job_id)
-        output = job.get("output") if revision is None else _revision_output(job, revision)
-        artifact = (output or {}).get("artifact") or {}
-        ended = job["status"] in ("succeeded", "failed", "canceled")
-        if ended and artifact.get("status") != "pending":
+        output = job.output if revision is None else _revision_output(job, revision)
+        artifact = output.artifact if output else None
+        if job.status.terminal and (artifact is None or artifact.status != "pending"):
             return job
         time.sleep(poll_every())
 
@@ -195,13 +195,12 @@ def batch_download(
     raise typer.Exit(EXIT_OK if not (missing or failures) else EXIT_FAILED)
 
 
-def batch_jobs(client: ApiClient, batch_id: str) -> Iterator[dict[str, Any]]:
+def batch_jobs(client: ApiClient, batch_id: str) -> Iterator[JobPublic]:
     cursor: str | None = None
     while True:
-        params: dict[str, Any] = {"limit": PAGE, **({"cursor": cursor} if cursor else {})}
-        page = client.request("GET", f"/v1/batches/{batch_id}/jobs", params=params)
-        yield from page["data"]
-        cursor = page.get("next_cursor")
+        page = client.batch_jobs(batch_id, limit=PAGE, cursor=cursor)
+        yield from page.data
+        cursor = page.next_cursor
         if not cursor:
             return
 
@@ -215,19 +214,19 @@ def plan_batch(client: ApiClient, batch_id: str, directory: Path) -> tuple[list[
         try:
             artifact = stored_artifact(job, None)
         except ApiError as exc:
-            missing.append((job["id"], exc.message))
+            missing.append((job.id, exc.message))
             continue
         dest = directory / file_name(job, taken)
-        plan.append(Wanted(job["id"], output_path(job["id"], None), artifact["sha256"], artifact["size"], dest))
+        plan.append(Wanted(job.id, output_path(job.id, None), artifact.sha256 or "", artifact.size or 0, dest))
     return plan, missing
 
 
-def file_name(job: dict[str, Any], taken: set[str]) -> str:
+def file_name(job: JobPublic, taken: set[str]) -> str:
     """`<external_id>.mp4` (made safe for a file system), else `<job id>.mp4`; a clash adds the job id."""
-    stem = _UNSAFE.sub("_", job.get("external_id") or "").strip("._")[:150] or job["id"]
+    stem = _UNSAFE.sub("_", job.external_id or "").strip("._")[:150] or job.id
     name = f"{stem}.mp4"
     if name.lower() in taken:
-        name = f"{stem}-{job['id']}.mp4"
+        name = f"{stem}-{job.id}.mp4"
     taken.add(name.lower())
     return name
 

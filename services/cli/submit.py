@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from services.api.schemas.jobs import JobPublic
 from services.cli import term
 from services.cli.api_client import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, ApiClient, ApiError, report_error
 
@@ -54,14 +55,14 @@ def submit(
             job["profile"] = profile
         client = ApiClient.from_env()
         created = client.create_job(job, files)
-        console.print(f"job [bold]{created['id']}[/] {created['status']}", highlight=False)
+        console.print(f"job [bold]{created.id}[/] {created.status}", highlight=False)
         code = _follow(client, created, out, console) if (wait or out) else EXIT_OK
     except ApiError as exc:
         code = report_error(exc)
     raise typer.Exit(code)
 
 
-def _follow(client: ApiClient, job: dict[str, Any], out: Path | None, console: Console) -> int:
+def _follow(client: ApiClient, job: JobPublic, out: Path | None, console: Console) -> int:
     final = watch_job(client, job, console)
     if final is None:
         return EXIT_INTERRUPTED
@@ -71,40 +72,40 @@ def _follow(client: ApiClient, job: dict[str, Any], out: Path | None, console: C
     return code
 
 
-def watch_job(client: ApiClient, job: dict[str, Any], console: Console) -> dict[str, Any] | None:
+def watch_job(client: ApiClient, job: JobPublic, console: Console) -> JobPublic | None:
     """Show stage and progress until the job ends; None if the user pressed Ctrl-C (the job keeps running)."""
     columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%")]
     try:
         with Progress(*columns, TimeElapsedColumn(), console=console, transient=True) as bar:
-            task = bar.add_task(_label(job), total=100, completed=job.get("progress", 0))
-            while job["status"] not in FINAL:
+            task = bar.add_task(_label(job), total=100, completed=job.progress)
+            while job.status not in FINAL:
                 time.sleep(poll_every())
-                job = client.get_job(job["id"])
-                bar.update(task, description=_label(job), completed=job.get("progress", 0))
+                job = client.get_job(job.id)
+                bar.update(task, description=_label(job), completed=job.progress)
         return job
     except KeyboardInterrupt:
-        console.print(f"stopped watching; job {job['id']} keeps running (see {job['urls']['get']})", highlight=False)
+        console.print(f"stopped watching; job {job.id} keeps running (see {job.urls.get})", highlight=False)
         return None
 
 
-def _label(job: dict[str, Any]) -> str:
-    return f"{job['id']} {job['status']} · {job.get('stage', '')}"
+def _label(job: JobPublic) -> str:
+    return f"{job.id} {job.status} · {job.stage}"
 
 
-def job_summary(job: dict[str, Any], console: Console) -> int:
-    if job["status"] == "succeeded":
-        url = (job.get("output") or {}).get("url", "")
+def job_summary(job: JobPublic, console: Console) -> int:
+    if job.status == "succeeded":
+        url = (job.output.url if job.output else None) or ""
         console.print(f"[green]succeeded[/] {escape(url)}", highlight=False)
         return EXIT_OK
-    error = job.get("error") or {}
-    console.print(f"[red]{job['status']}[/] {escape(str(error.get('message', '')))}", highlight=False)
+    message = job.error.message if job.error else ""
+    console.print(f"[red]{job.status}[/] {escape(message)}", highlight=False)
     return EXIT_FAILED
 
 
-def download(client: ApiClient, job: dict[str, Any], out: Path, console: Console) -> None:
+def download(client: ApiClient, job: JobPublic, out: Path, console: Console) -> None:
     """Stream the MP4 from the job's output URL to ``out`` (through a temporary file, so a half download is
     never left under the real name). The API key is not sent: the URL is the video host's, not reelmill's."""
-    url = (job.get("output") or {}).get("url")
+    url = job.output.url if job.output else None
     if not url:
         raise ApiError("the job succeeded but has no output URL to download")
     partial = out.with_name(out.name + ".part")

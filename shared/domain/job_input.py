@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
@@ -76,6 +77,17 @@ class StepSpec(BaseModel):
         return value.strip()
 
 
+def _only(schema: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
+    """A field that accepts null but is documented as ``schema`` alone (so that generated requests send a value),
+    without its null default, which would not be valid against it."""
+
+    def edit(field: dict[str, Any]) -> None:
+        field.pop("default", None)
+        field["anyOf"] = [schema]
+
+    return edit
+
+
 class JobSpec(BaseModel):
     """The body of `POST /v1/jobs` (and the `job` part of its multipart form)."""
 
@@ -83,16 +95,18 @@ class JobSpec(BaseModel):
         extra="forbid",
         json_schema_extra={
             "examples": [{"prompt": "a paper boat sailing down a rainy street, 15 seconds"}],
-            "anyOf": [{"required": ["prompt"]}, {"required": ["steps"]}],
+            # prompt, or steps: as if/then rather than a top-level anyOf, which client generators read as "any"
+            "if": {"not": {"required": ["steps"]}},
+            "then": {"required": ["prompt"]},
         },
     )
 
     profile: str = Field(default=DEFAULT_PROFILE, json_schema_extra={"enum": sorted(PROFILES)})
-    prompt: str | None = Field(default=None, json_schema_extra={"anyOf": [{"type": "string", **TEXT_SCHEMA}]})
+    prompt: str | None = Field(default=None, json_schema_extra=_only({"type": "string", **TEXT_SCHEMA}))
     assets: list[AssetUrl] = Field(default_factory=list, json_schema_extra={"items": URL_SCHEMA, "maxItems": 20})
     output: OutputSpec = Field(default_factory=OutputSpec)
     language: str = Field(default="en", json_schema_extra={"pattern": LANGUAGE_RE.pattern, "maxLength": 16})
-    webhook: str | None = Field(default=None, json_schema_extra={"anyOf": [URL_SCHEMA]})
+    webhook: str | None = Field(default=None, json_schema_extra=_only(URL_SCHEMA))
     webhook_events_filter: list[str] = Field(
         default_factory=lambda: ["start", "completed"], json_schema_extra={"items": {"enum": list(EVENT_FILTERS)}}
     )

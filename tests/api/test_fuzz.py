@@ -1,6 +1,8 @@
 """Schemathesis over the API's own OpenAPI document, against a real API process with an API key: every operation,
 a bounded number of generated cases per phase (examples, coverage, fuzzing) and the stateful phase along the
-document's links (a created job or batch is read, listed, messaged, canceled...). Zero server errors allowed.
+document's links (a created job or batch is read, listed, messaged, canceled...). Zero server errors allowed, and
+every response conforms to the document: its status is declared, its content type is the declared one, and its
+body matches the declared schema (the typed models, ErrorBody for every error).
 
 The key travels in the environment and a config file that names it, never on a command line.
 """
@@ -21,6 +23,7 @@ from tests.utils import stack
 
 pytestmark = pytest.mark.slow
 MAX_EXAMPLES = 50
+CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
 SEED = os.environ.get("FUZZ_SEED", "20261130")  # fixed: a run is reproducible; set it to explore
 CONFIG = """
 headers = { Authorization = "Bearer ${REELMILL_FUZZ_KEY}" }
@@ -48,14 +51,14 @@ def fuzzed(database: str, redis_url: str, sim_url: str, sim) -> ServedApi:
     api.stop()
 
 
-def test_schemathesis_finds_no_server_error(fuzzed: ServedApi, tmp_path: Path) -> None:
+def test_schemathesis_finds_no_server_error_and_every_response_conforms(fuzzed: ServedApi, tmp_path: Path) -> None:
     tenant = stack.new_tenant("fuzz")
     config = tmp_path / "schemathesis.toml"
     config.write_text(CONFIG)
     report = tmp_path / "report.json"
     argv = [
         *(sys.executable, "-m", "schemathesis.cli", "--config-file", str(config), "run", f"{fuzzed.url}/openapi.json"),
-        *("--checks", "not_a_server_error", "--phases", "examples,coverage,fuzzing,stateful"),
+        *("--checks", CHECKS, "--phases", "examples,coverage,fuzzing,stateful"),
         *("--max-examples", str(MAX_EXAMPLES), "--seed", SEED, "--workers", "1", "--no-shrink"),
         *("--report", "json", "--report-json-path", str(report), "--no-color"),
     ]
@@ -75,7 +78,7 @@ def test_schemathesis_finds_no_server_error(fuzzed: ServedApi, tmp_path: Path) -
     assert tenant.key not in output
     assert done.returncode == 0, output + "\n--- API log ---\n" + fuzzed.tail()
     summary = json.loads(report.read_text())
-    assert summary["operations"]["tested"] == summary["operations"]["total"] >= 21
+    assert summary["operations"]["tested"] == summary["operations"]["total"] >= 23
     assert summary["test_cases"]["with_failures"] == 0 and summary["test_cases"]["errored"] == 0
     assert summary["phases"]["stateful"]["status"] == "success"
     assert "Traceback" not in fuzzed.tail(10**7), fuzzed.tail()

@@ -15,8 +15,10 @@ from sqlmodel import Session
 
 from services.api.deps import ReadSessionDep, SessionDep, TenantDep
 from services.api.multipart import FormData, StreamingForm
-from services.api.openapi import ERROR_RESPONSES, batch_links
+from services.api.openapi import batch_links
 from services.api.routes.jobs import parse_statuses
+from services.api.schemas.batches import BatchJobPage, BatchPage, BatchPublic
+from services.api.schemas.errors import protected
 from shared.artifacts.views import artifacts_for
 from shared.db import get_engine, read_session
 from shared.domain import batch_list, batch_retry, batches, credit_admission
@@ -95,9 +97,10 @@ async def _read_form(request: Request) -> FormData:
     status_code=201,
     openapi_extra=BATCH_BODY_DOC,
     summary="Submit a CSV of jobs",
-    responses={**ERROR_RESPONSES, 201: {"description": "The batch", "links": batch_links()}},
+    response_model_exclude_unset=True,  # `row_errors` only when rows were left out
+    responses={**protected(402, 422), 201: {"description": "The batch", "links": batch_links()}},
 )
-async def create(request: Request, response: Response, tenant: TenantDep) -> dict[str, Any]:
+async def create(request: Request, response: Response, tenant: TenantDep) -> BatchPublic:
     """Every row is checked before any job exists: a refused file answers 422 with every error as
     `{"line", "column", "message"}`; with `on_error=skip` good rows run and bad rows are reported."""
     form = await _read_form(request)
@@ -106,7 +109,7 @@ async def create(request: Request, response: Response, tenant: TenantDep) -> dic
     finally:
         form.cleanup()
     response.headers["Location"] = view["urls"]["get"]
-    return view
+    return BatchPublic.model_validate(view)
 
 
 def _create(tenant_id: str, form: FormData) -> dict[str, Any]:
@@ -129,12 +132,22 @@ def _create(tenant_id: str, form: FormData) -> dict[str, Any]:
     return view
 
 
-@router.get("/{batch_id}", summary="Get a batch: status and counts per job status", responses=ERROR_RESPONSES)
-def read(batch_id: str, tenant: TenantDep, session: ReadSessionDep) -> dict[str, Any]:
-    return batches.batch_public(session, batches.get_batch(session, tenant.id, batch_id))
+@router.get(
+    "/{batch_id}",
+    summary="Get a batch: status and counts per job status",
+    response_model_exclude_unset=True,
+    responses=protected(404, 422),
+)
+def read(batch_id: str, tenant: TenantDep, session: ReadSessionDep) -> BatchPublic:
+    return BatchPublic.model_validate(batches.batch_public(session, batches.get_batch(session, tenant.id, batch_id)))
 
 
-@router.get("/{batch_id}/jobs", summary="List a batch's jobs, in input order", responses=ERROR_RESPONSES)
+@router.get(
+    "/{batch_id}/jobs",
+    summary="List a batch's jobs, in input order",
+    response_model_exclude_unset=True,
+    responses=protected(404, 422),
+)
 def jobs(
     batch_id: str,
     tenant: TenantDep,
@@ -142,7 +155,7 @@ def jobs(
     status: Annotated[list[str] | None, Query(description="queued, starting, ...; repeat or comma-separate.")] = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-) -> dict[str, Any]:
+) -> BatchJobPage:
     batch = batches.get_batch(session, tenant.id, batch_id)
     rows, next_cursor = batches.list_batch_jobs(
         session, batch, status=parse_statuses(status), cursor=cursor, limit=limit
@@ -150,17 +163,26 @@ def jobs(
     turns = turns_for(session, [j.id for j in rows])
     artifacts = artifacts_for(session, [j.id for j in rows])
     places = page_positions(session, rows)
-    return {
-        "data": [job_public(j, turns[j.id], artifacts[j.id], queue_position=places.get(j.id)) for j in rows],
-        "next_cursor": next_cursor,
-        "has_more": next_cursor is not None,
-    }
+    return BatchJobPage.model_validate(
+        {
+            "data": [job_public(j, turns[j.id], artifacts[j.id], queue_position=places.get(j.id)) for j in rows],
+            "next_cursor": next_cursor,
+            "has_more": next_cursor is not None,
+        }
+    )
 
 
 @router.get(
     "/{batch_id}/results.csv",
     summary="The batch's results: one line per input row, in input order",
-    responses={**ERROR_RESPONSES, 200: {"description": "CSV", "content": {"text/csv": {"schema": {"type": "string"}}}}},
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "CSV: line, external_id, status, output_url, error, artifact_url, artifact_sha256",
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        },
+        **protected(404, 422),
+    },
 )
 def results(batch_id: str, tenant: TenantDep, session: ReadSessionDep) -> StreamingResponse:
     batches.get_batch(session, tenant.id, batch_id)  # 404 before the stream starts
@@ -191,16 +213,23 @@ def _drain(buffer: io.StringIO) -> bytes:
 @router.post(
     "/{batch_id}/cancel",
     summary="Cancel a batch: queued jobs at once, running ones as they stop",
-    responses=ERROR_RESPONSES,
+    response_model_exclude_unset=True,
+    responses=protected(404, 422),
 )
-def cancel(batch_id: str, tenant: TenantDep) -> dict[str, Any]:
+def cancel(batch_id: str, tenant: TenantDep) -> BatchPublic:
     batches.cancel_batch(tenant.id, batch_id)  # commits as it goes; each render in flight is canceled on its commit
     with read_session() as session:
-        return batches.batch_public(session, batches.get_batch(session, tenant.id, batch_id))
+        batch = batches.get_batch(session, tenant.id, batch_id)
+        return BatchPublic.model_validate(batches.batch_public(session, batch))
 
 
-@router.post("/{batch_id}/resume", summary="Resume a batch paused for credits", responses=ERROR_RESPONSES)
-def resume(batch_id: str, tenant: TenantDep, session: SessionDep) -> dict[str, Any]:
+@router.post(
+    "/{batch_id}/resume",
+    summary="Resume a batch paused for credits",
+    response_model_exclude_unset=True,
+    responses=protected(402, 404, 409, 422),
+)
+def resume(batch_id: str, tenant: TenantDep, session: SessionDep) -> BatchPublic:
     """A batch the upstream stopped with 2001 (out of credits) waits, paused; once credits are back, this continues
     it (402 while they are still short)."""
     credits = credit_admission.prefetch()  # before the session's transaction begins
@@ -208,22 +237,24 @@ def resume(batch_id: str, tenant: TenantDep, session: SessionDep) -> dict[str, A
     session.commit()
     batches.settle(batch.id)
     session.refresh(batch)
-    return batches.batch_public(session, batch)
+    return BatchPublic.model_validate(batches.batch_public(session, batch))
 
 
 # ---- list and retry (shared/domain/batch_list.py, shared/domain/batch_retry.py) ---------------------------
 
-_ERROR_BODY = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 RETRY_RESPONSES: dict[int | str, dict[str, Any]] = {
-    **ERROR_RESPONSES,
+    **protected(402, 404, 409, 422),
     200: {"description": "The batch had been retried already: its retry (header `Idempotent-Replayed: true`)"},
     201: {"description": "The new batch, `retry_of` this one", "links": batch_links()},
-    402: {"description": "Not enough upstream credits for the rows to retry", **_ERROR_BODY},
-    409: {"description": "The batch has jobs still running, or no failed or canceled row", **_ERROR_BODY},
 }
 
 
-@router.get("", summary="List the tenant's batches, newest first", responses=ERROR_RESPONSES)
+@router.get(
+    "",
+    summary="List the tenant's batches, newest first",
+    response_model_exclude_unset=True,
+    responses=protected(422),
+)
 def index(
     tenant: TenantDep,
     session: ReadSessionDep,
@@ -232,25 +263,24 @@ def index(
     ] = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-) -> dict[str, Any]:
+) -> BatchPage:
     """Each item is the batch object `GET /v1/batches/{id}` answers; `next_cursor` fetches the next page."""
     rows, next_cursor = batch_list.list_batches(
         session, tenant.id, status=batch_list.parse_batch_statuses(status), cursor=cursor, limit=limit
     )
-    return {
-        "data": batch_list.batch_views(session, rows),
-        "next_cursor": next_cursor,
-        "has_more": next_cursor is not None,
-    }
+    return BatchPage.model_validate(
+        {"data": batch_list.batch_views(session, rows), "next_cursor": next_cursor, "has_more": next_cursor is not None}
+    )
 
 
 @router.post(
     "/{batch_id}/retry",
     status_code=201,
     summary="Retry a finished batch's failed and canceled rows, as a new batch linked to it",
+    response_model_exclude_unset=True,
     responses=RETRY_RESPONSES,
 )
-def retry(batch_id: str, tenant: TenantDep, response: Response) -> dict[str, Any]:
+def retry(batch_id: str, tenant: TenantDep, response: Response) -> BatchPublic:
     """The new batch re-runs each failed or canceled row with its `external_id` and line number, and the
     original's options; it is `retry_of` the original, which shows it as `retried_by`. A batch is retried once:
     asking again answers that same retry (200)."""
@@ -262,4 +292,4 @@ def retry(batch_id: str, tenant: TenantDep, response: Response) -> dict[str, Any
     with read_session() as session:
         view = batches.batch_public(session, batches.get_batch(session, tenant.id, made.batch_id))
     response.headers["Location"] = view["urls"]["get"]
-    return view
+    return BatchPublic.model_validate(view)

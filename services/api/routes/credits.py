@@ -14,7 +14,8 @@ from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 
 from services.api.deps import TenantDep
-from services.api.openapi import ERROR_RESPONSES
+from services.api.schemas.errors import protected
+from services.api.schemas.misc import CreditsPublic
 from shared.db import read_session
 from shared.domain.credit_admission import committed
 from shared.domain.errors import UpstreamUnavailableError
@@ -28,9 +29,9 @@ router = APIRouter(prefix="/v1", tags=["credits"])
 @router.get(
     "/credits",
     summary="What your queued work will spend (and the upstream balance, if shown)",
-    responses=ERROR_RESPONSES,
+    responses=protected(502),
 )
-async def credits(tenant: TenantDep) -> dict[str, Any]:
+async def credits(tenant: TenantDep) -> CreditsPublic:
     settings = get_settings()
     view: dict[str, Any] = {
         "reserved": await run_in_threadpool(_reserved, tenant.id),
@@ -39,7 +40,7 @@ async def credits(tenant: TenantDep) -> dict[str, Any]:
     }
     if settings.credits_show_balance:
         view["balance"] = await run_in_threadpool(_balance)
-    return view
+    return CreditsPublic.model_validate(view)
 
 
 def _reserved(tenant_id: str, everyone: bool = False) -> int:

@@ -13,6 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
+from services.api.schemas.misc import Health, Ready
 from shared.db import reader_engine
 from shared.redis_conn import get_redis
 
@@ -20,8 +21,8 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz", summary="Liveness")
-async def healthz() -> dict[str, str]:
-    return {"status": "ok"}
+async def healthz() -> Health:
+    return Health(status="ok")
 
 
 def _check_db() -> str | None:
@@ -41,7 +42,12 @@ def _check_redis() -> str | None:
     return None
 
 
-@router.get("/readyz", summary="Readiness: database and Redis reachable")
+@router.get(
+    "/readyz",
+    summary="Readiness: database and Redis reachable",
+    response_model=Ready,
+    responses={503: {"model": Ready, "description": "Not ready: `checks` names what cannot be reached"}},
+)
 async def readyz() -> JSONResponse:
     db, redis = await run_in_threadpool(_check_db), await run_in_threadpool(_check_redis)
     checks: dict[str, Any] = {"database": db or "ok", "redis": redis or "ok"}

@@ -19,7 +19,9 @@ from sqlmodel import Session, select
 
 from services.api.deps import ReadSessionDep, TenantDep
 from services.api.job_intake import parse_model, read_json
-from services.api.openapi import ERROR_RESPONSES, body_doc
+from services.api.openapi import body_doc
+from services.api.schemas.errors import protected
+from services.api.schemas.jobs import JobPublic, RevisionPage, TimelinePublic, TrackPublic
 from shared.db import get_engine, read_session
 from shared.domain import credit_admission
 from shared.domain.errors import Conflict, ValidationFailed
@@ -40,6 +42,17 @@ KEEPALIVE_S = 15.0
 POLL_S = 0.5
 PAGE = 500
 EVENT_ID = re.compile(r"[0-9]{1,9}")  # ASCII digits only: "²" passes str.isdigit() and fails int()
+# One Server-Sent Event as a stream's reader sees it (OpenAPI 3.1: a text/event-stream schema describes an event)
+SSE_EVENT: dict[str, Any] = {
+    "type": "object",
+    "required": ["id", "event", "data"],
+    "properties": {
+        "id": {"type": "string", "pattern": "^[0-9]+$", "description": "send it back as Last-Event-ID to resume"},
+        "event": {"type": "string", "description": "the event type: job.started, job.progress, job.completed..."},
+        "data": {"type": "string", "contentMediaType": "application/json", "description": "the webhook's payload"},
+        "retry": {"type": "integer", "description": "milliseconds before reconnecting (with the first event)"},
+    },
+}
 
 
 class MessageIn(BaseModel):
@@ -71,12 +84,13 @@ class MessageIn(BaseModel):
     status_code=202,
     summary="Send a follow-up instruction (a new revision)",
     openapi_extra=body_doc("MessageIn"),
-    responses=ERROR_RESPONSES,
+    response_model_exclude_unset=True,
+    responses=protected(402, 404, 409, 422),
 )
-async def post_message(job_id: str, request: Request, tenant: TenantDep) -> dict[str, Any]:
+async def post_message(job_id: str, request: Request, tenant: TenantDep) -> JobPublic:
     """The job's limits apply: `max_assets` per message, `max_turns_per_job` turns in all, credit admission."""
     body = parse_model(MessageIn, await read_json(request))
-    return await run_in_threadpool(_add, tenant.id, job_id, body)
+    return JobPublic.model_validate(await run_in_threadpool(_add, tenant.id, job_id, body))
 
 
 def _add(tenant_id: str, job_id: str, body: MessageIn) -> dict[str, Any]:
@@ -101,17 +115,22 @@ def _admit(session: Session, job: Job, body: MessageIn, credits: Credits | None)
     credit_admission.admit(session, {job.profile: 1 if sse else 0}, credits, what="this message")
 
 
-@router.get("/{job_id}/revisions", summary="A job's revisions in order, a page at a time", responses=ERROR_RESPONSES)
+@router.get(
+    "/{job_id}/revisions",
+    summary="A job's revisions in order, a page at a time",
+    response_model_exclude_unset=True,
+    responses=protected(404, 422),
+)
 def revisions(
     job_id: str,
     tenant: TenantDep,
     session: ReadSessionDep,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-) -> dict[str, Any]:
+) -> RevisionPage:
     job = get_job(session, tenant.id, job_id)
     data, next_cursor = list_revisions(session, job, cursor=cursor, limit=limit)
-    return {"data": data, "next_cursor": next_cursor, "has_more": next_cursor is not None}
+    return RevisionPage.model_validate({"data": data, "next_cursor": next_cursor, "has_more": next_cursor is not None})
 
 
 # ---- live events -----------------------------------------------------------------------------------------
@@ -187,7 +206,14 @@ def last_event_number(value: str | None) -> int:
 @router.get(
     "/{job_id}/events",
     summary="The job's events as Server-Sent Events (resumable with Last-Event-ID)",
-    responses=ERROR_RESPONSES,
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "One event per job event, `id` numbering the job's events from 1",
+            "content": {"text/event-stream": {"schema": SSE_EVENT}},
+        },
+        **protected(404, 422),
+    },
 )
 async def events(
     job_id: str,
@@ -210,20 +236,25 @@ async def events(
 # ---- timeline --------------------------------------------------------------------------------------------
 
 
-@router.get("/{job_id}/timeline", summary="The draft's tracks and the one-line summary", responses=ERROR_RESPONSES)
-async def timeline(job_id: str, tenant: TenantDep, refresh: bool = False) -> dict[str, Any]:
+@router.get(
+    "/{job_id}/timeline",
+    summary="The draft's tracks and the one-line summary",
+    responses=protected(404, 409, 422, 502),
+)
+async def timeline(job_id: str, tenant: TenantDep, refresh: bool = False) -> TimelinePublic:
     """The timeline as of the latest revision; `refresh=true` reads it from the upstream session now."""
     job, draft, revision = await run_in_threadpool(_latest_draft, tenant.id, job_id)
     if refresh:  # the database session is closed by now: the upstream call holds no connection
         draft = await run_in_threadpool(_live_draft, job)
-    return {
-        "job_id": job.id,
-        "revision": revision,
-        "summary": timeline_summary(draft) if draft else None,
-        "duration_ms": (draft or {}).get("d"),
-        "tracks": tracks(draft) if draft else [],
-        "refreshed": refresh,
-    }
+    duration = (draft or {}).get("d")
+    return TimelinePublic(
+        job_id=job.id,
+        revision=revision,
+        summary=timeline_summary(draft) if draft else None,
+        duration_ms=duration if isinstance(duration, int | float) and not isinstance(duration, bool) else None,
+        tracks=[TrackPublic.model_validate(track) for track in tracks(draft)] if draft else [],
+        refreshed=refresh,
+    )
 
 
 def _latest_draft(tenant_id: str, job_id: str) -> tuple[Job, dict[str, Any] | None, int | None]:

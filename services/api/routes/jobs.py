@@ -16,7 +16,9 @@ from sqlmodel import Session, select
 from services.api.deps import ReadSessionDep, TenantDep
 from services.api.job_intake import read_json_spec, read_multipart_spec
 from services.api.multipart import FormData
-from services.api.openapi import ERROR_RESPONSES, job_links
+from services.api.openapi import job_links
+from services.api.schemas.errors import protected
+from services.api.schemas.jobs import JobPage, JobPublic
 from shared.artifacts.views import artifacts_for
 from shared.db import get_engine, read_session
 from shared.domain import credit_admission
@@ -73,7 +75,8 @@ def prefer_wait(prefer: str | None) -> int:
     status_code=201,
     openapi_extra=JOB_BODY_DOC,
     summary="Create a job",
-    responses={**ERROR_RESPONSES, 201: {"description": "The job", "links": job_links()}},
+    response_model_exclude_unset=True,
+    responses={**protected(402, 409, 422), 201: {"description": "The job", "links": job_links()}},
 )
 async def create(
     request: Request,
@@ -82,7 +85,7 @@ async def create(
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
     prefer: Annotated[str | None, Header()] = None,
     cancel_after: Annotated[str | None, Header(alias="Cancel-After", max_length=40)] = None,
-) -> dict[str, Any]:
+) -> JobPublic:
     """Create a generation job. JSON body, or multipart with a `job` JSON field and `files` parts. `Cancel-After`
     (a duration: 90, 90s, 15m, 2h) cancels the job if it has not finished by then."""
     wait_s = prefer_wait(prefer)
@@ -118,7 +121,7 @@ async def create(
         view = await _wait_for_end(tenant.id, view["id"], wait_s)
         response.headers["Preference-Applied"] = f"wait={wait_s}"
     response.headers["Location"] = view["urls"]["get"]
-    return view
+    return JobPublic.model_validate(view)
 
 
 async def _read_body(request: Request) -> tuple[JobSpec, FormData | None]:
@@ -149,12 +152,17 @@ def _read(tenant_id: str, job_id: str) -> dict[str, Any]:
         return load_public(session, get_job(session, tenant_id, job_id), position=True)
 
 
-@router.get("/{job_id}", summary="Get a job (with its latest revisions; all of them at urls.revisions)")
-def read(job_id: str, tenant: TenantDep, session: ReadSessionDep) -> dict[str, Any]:
-    return load_public(session, get_job(session, tenant.id, job_id), position=True)
+@router.get(
+    "/{job_id}",
+    summary="Get a job (with its latest revisions; all of them at urls.revisions)",
+    response_model_exclude_unset=True,
+    responses=protected(404, 422),
+)
+def read(job_id: str, tenant: TenantDep, session: ReadSessionDep) -> JobPublic:
+    return JobPublic.model_validate(load_public(session, get_job(session, tenant.id, job_id), position=True))
 
 
-@router.get("", summary="List jobs, newest first")
+@router.get("", summary="List jobs, newest first", response_model_exclude_unset=True, responses=protected(422))
 def index(
     tenant: TenantDep,
     session: ReadSessionDep,
@@ -164,7 +172,7 @@ def index(
     created_before: datetime | None = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-) -> dict[str, Any]:
+) -> JobPage:
     statuses = parse_statuses(status)
     jobs, next_cursor = list_jobs(
         session,
@@ -179,11 +187,13 @@ def index(
     turns = turns_for(session, [j.id for j in jobs])
     artifacts = artifacts_for(session, [j.id for j in jobs])
     places = page_positions(session, jobs)
-    return {
-        "data": [job_public(j, turns[j.id], artifacts[j.id], queue_position=places.get(j.id)) for j in jobs],
-        "next_cursor": next_cursor,
-        "has_more": next_cursor is not None,
-    }
+    return JobPage.model_validate(
+        {
+            "data": [job_public(j, turns[j.id], artifacts[j.id], queue_position=places.get(j.id)) for j in jobs],
+            "next_cursor": next_cursor,
+            "has_more": next_cursor is not None,
+        }
+    )
 
 
 def parse_statuses(values: list[str] | None) -> list[str] | None:
@@ -200,8 +210,13 @@ def parse_statuses(values: list[str] | None) -> list[str] | None:
 CANCEL_WAIT_S = 10
 
 
-@router.post("/{job_id}/cancel", summary="Cancel a job (and its upstream render)")
-async def cancel(job_id: str, response: Response, tenant: TenantDep) -> dict[str, Any]:
+@router.post(
+    "/{job_id}/cancel",
+    summary="Cancel a job (and its upstream render)",
+    response_model_exclude_unset=True,
+    responses={**protected(404, 422), 202: {"model": JobPublic, "description": "The cancel is still under way"}},
+)
+async def cancel(job_id: str, response: Response, tenant: TenantDep) -> JobPublic:
     """A job between steps is canceled at once. A job whose step is running is flagged; its worker stops it (and
     cancels an upstream render in flight) within seconds. The reply waits for that, up to a few seconds: 200 with
     the canceled job, or 202 while the cancel is still under way."""
@@ -215,4 +230,4 @@ async def cancel(job_id: str, response: Response, tenant: TenantDep) -> dict[str
     view = await _wait_for_end(tenant.id, job_id, CANCEL_WAIT_S)
     if not JobStatus(view["status"]).terminal:
         response.status_code = 202
-    return view
+    return JobPublic.model_validate(view)

@@ -8,13 +8,14 @@ picks a step's or a revision's output (the `index` in `revisions`). Tenant-scope
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import RedirectResponse, StreamingResponse
 
 from services.api.byte_ranges import ByteRange, Unsatisfiable, parse_range
 from services.api.deps import SessionDep, TenantDep
+from services.api.schemas.errors import protected
 from shared.artifacts.errors import MirrorError
 from shared.artifacts.lookup import ArtifactGone, ArtifactStoreDown, find_artifact
 from shared.artifacts.stores import ArtifactStore, open_store
@@ -22,27 +23,33 @@ from shared.settings import get_settings
 from shared.tables import Artifact
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+MAX_INDEX = 999_999_999  # a revision index fits the database's integer (a bigger one is a 422, not a 500)
 
 
-@router.api_route(
-    "/{job_id}/output",
-    methods=["GET", "HEAD"],
-    summary="Download the job's video (or a revision's) from the artifact store",
-    response_class=StreamingResponse,
-    responses={
-        200: {"content": {"video/mp4": {}}},
-        206: {"description": "the range asked for"},
-        302: {"description": "to a pre-signed URL (S3 store with REELMILL_ARTIFACT_PRESIGN=true)"},
-        409: {"description": "not stored yet, or the copy failed (the message says why)"},
-        410: {"description": "deleted by retention"},
+_VIDEO = {"video/mp4": {"schema": {"type": "string", "format": "binary"}}}
+_OUTPUT_DOC: dict[str, Any] = {
+    "summary": "Download the job's video (or a revision's) from the artifact store",
+    "response_class": StreamingResponse,
+    "responses": {
+        200: {"description": "The video (`ETag` is its sha256; `Accept-Ranges: bytes`)", "content": _VIDEO},
+        206: {"description": "The range asked for (`Content-Range`)", "content": _VIDEO},
+        302: {"description": "To a pre-signed URL (S3 store with REELMILL_ARTIFACT_PRESIGN=true)"},
+        304: {"description": "`If-None-Match` matched: the copy you have is current"},
+        416: {"description": "The range is outside the file (`Content-Range: bytes */size`)"},
+        **protected(404, 409, 410, 422, 503),
     },
-)
+}
+
+
+# GET and HEAD as two operations (one route with both methods would give both one operation id)
+@router.head("/{job_id}/output", operation_id="head_output", **_OUTPUT_DOC)
+@router.get("/{job_id}/output", operation_id="download_output", **_OUTPUT_DOC)
 def output(
     job_id: str,
     request: Request,
     tenant: TenantDep,
     session: SessionDep,
-    revision: Annotated[int | None, Query(ge=0, description="a step's or revision's index")] = None,
+    revision: Annotated[int | None, Query(ge=0, le=MAX_INDEX, description="a step's or revision's index")] = None,
 ) -> Response:
     row = find_artifact(session, tenant.id, job_id, revision)
     session.close()  # the bytes may take minutes: hold no database connection meanwhile

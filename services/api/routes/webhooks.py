@@ -12,7 +12,9 @@ from fastapi import APIRouter, Query, Response
 from fastapi.concurrency import run_in_threadpool
 
 from services.api.deps import ReadSessionDep, SessionDep, TenantDep
-from services.api.openapi import ERROR_RESPONSES, delivery_links
+from services.api.openapi import delivery_links
+from services.api.schemas.errors import protected
+from services.api.schemas.webhooks import DeliveryPage, DeliveryPublic, WebhookSecret
 from shared.domain.tenants import rotate_webhook_secret
 from shared.settings import get_settings
 from shared.tables import Tenant
@@ -33,28 +35,28 @@ def secret_view(tenant: Tenant) -> dict[str, Any]:
 @router.get(
     "/v1/webhooks/secret",
     summary="The webhook signing secret (and the previous one during a rotation)",
-    responses=ERROR_RESPONSES,
+    responses=protected(),
 )
-def read_secret(tenant: TenantDep, response: Response) -> dict[str, Any]:
+def read_secret(tenant: TenantDep, response: Response) -> WebhookSecret:
     response.headers["Cache-Control"] = "no-store"
-    return secret_view(tenant)
+    return WebhookSecret.model_validate(secret_view(tenant))
 
 
-@router.post("/v1/webhooks/secret/rotate", summary="Rotate the webhook signing secret", responses=ERROR_RESPONSES)
-def rotate_secret(tenant: TenantDep, session: SessionDep, response: Response) -> dict[str, Any]:
+@router.post("/v1/webhooks/secret/rotate", summary="Rotate the webhook signing secret", responses=protected())
+def rotate_secret(tenant: TenantDep, session: SessionDep, response: Response) -> WebhookSecret:
     """A new secret signs from now on; the old one keeps signing too until `previous.expires_at`."""
     row = session.get_one(Tenant, tenant.id, with_for_update=True)
     window = timedelta(seconds=get_settings().webhook_rotation_window_s)
     rotate_webhook_secret(session, row, window)
     session.commit()
     response.headers["Cache-Control"] = "no-store"
-    return secret_view(row)
+    return WebhookSecret.model_validate(secret_view(row))
 
 
 @router.get(
     "/v1/jobs/{job_id}/deliveries",
     summary="A job's webhook deliveries and their attempts, oldest first",
-    responses={**ERROR_RESPONSES, 200: {"description": "A page of deliveries", "links": delivery_links()}},
+    responses={**protected(404, 422), 200: {"description": "A page of deliveries", "links": delivery_links()}},
 )
 def list_deliveries(
     job_id: str,
@@ -62,21 +64,21 @@ def list_deliveries(
     session: ReadSessionDep,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-) -> dict[str, Any]:
+) -> DeliveryPage:
     data, next_cursor = job_deliveries(session, tenant.id, job_id, cursor=cursor, limit=limit)
-    return {"data": data, "next_cursor": next_cursor, "has_more": next_cursor is not None}
+    return DeliveryPage.model_validate({"data": data, "next_cursor": next_cursor, "has_more": next_cursor is not None})
 
 
 @router.post(
     "/v1/deliveries/{delivery_id}/redeliver",
     status_code=202,
     summary="Send a delivery's event again",
-    responses=ERROR_RESPONSES,
+    responses=protected(404, 409, 422, 429),
 )
-async def redeliver_one(delivery_id: str, tenant: TenantDep) -> dict[str, Any]:
+async def redeliver_one(delivery_id: str, tenant: TenantDep) -> DeliveryPublic:
     """A new delivery of the same event (same `webhook-id`), sent now and retried on the usual schedule. At most
     `redeliver_per_minute` per tenant (429 with Retry-After past it); 409 for a URL that answered 410 Gone."""
-    return await run_in_threadpool(_redeliver, tenant.id, delivery_id)
+    return DeliveryPublic.model_validate(await run_in_threadpool(_redeliver, tenant.id, delivery_id))
 
 
 def _redeliver(tenant_id: str, delivery_id: str) -> dict[str, Any]:
