@@ -18,7 +18,8 @@ run: uv
 	$(UV) run reelmill up --sim $(ARGS)
 
 test: uv
-	$(UV) run pytest -q --cov-fail-under=90 $(ARGS)
+	$(UV) run mkdocs build --strict --quiet --site-dir "$${TMPDIR:-/tmp}/reelmill-docs-check"
+	$(UV) run pytest -q --cov-fail-under=85 $(ARGS)
 
 lint: uv
 	$(UV) run ruff check .

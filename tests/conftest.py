@@ -13,15 +13,7 @@ from tests.utils import stack
 
 stack.prepare_env()  # before any reelmill module reads its settings
 
-from tests.utils.fixtures import (  # noqa: E402, F401
-    api,
-    database,
-    redis_url,
-    services,
-    settings_env,
-    stack_ready,
-    tenant,
-)
+pytest_plugins = ["tests.utils.fixtures"]  # the stack's fixtures: database, redis_url, services, api, tenant, ...
 from tests.utils.net import wait_http  # noqa: E402
 from tests.utils.sim_admin import SimAdmin  # noqa: E402
 

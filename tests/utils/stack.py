@@ -69,6 +69,9 @@ def prepare_env() -> None:
     for name in [k for k in os.environ if k.startswith("REELMILL_") or k == "NEMO_TOKEN"]:
         del os.environ[name]
     os.environ.update(test_env())
+    # reelmill's own processes (API, workers, `reelmill up`, the CLI) measure their coverage too (pyproject's
+    # `patch = ["subprocess"]`); wherever they run, their data lands beside the suite's, to be combined with it
+    os.environ.setdefault("COVERAGE_FILE", str(ROOT / ".coverage"))
     LOG_DIR.mkdir(parents=True, exist_ok=True)
 
 
