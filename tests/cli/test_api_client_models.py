@@ -26,7 +26,9 @@ BATCH: dict[str, Any] = {
     "paused_reason": None,
     "created_at": "2026-11-30T15:00:00Z",
     "completed_at": "2026-11-30T15:01:00Z",
-    "urls": {k: f"http://api/v1/batches/bat_1/{k}" for k in ("get", "jobs", "results", "cancel", "resume")},
+    "urls": {k: f"http://api/v1/batches/bat_1/{k}" for k in ("get", "jobs", "results", "cancel", "resume", "retry")},
+    "retry_of": None,
+    "retried_by": None,
 }
 
 

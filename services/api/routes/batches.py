@@ -244,7 +244,10 @@ def resume(batch_id: str, tenant: TenantDep, session: SessionDep) -> BatchPublic
 
 RETRY_RESPONSES: dict[int | str, dict[str, Any]] = {
     **protected(402, 404, 409, 422),
-    200: {"description": "The batch had been retried already: its retry (header `Idempotent-Replayed: true`)"},
+    200: {
+        "model": BatchPublic,
+        "description": "The batch had been retried already: its retry (header `Idempotent-Replayed: true`)",
+    },
     201: {"description": "The new batch, `retry_of` this one", "links": batch_links()},
 }
 
