@@ -107,6 +107,9 @@ def test_revisions_come_a_page_at_a_time(api, tenant, job, settings_env, sim) ->
 def test_deliveries_come_a_page_at_a_time(api, tenant, job) -> None:
     with session_scope() as session:
         row = session.exec(select(Job).where(Job.id == job["id"])).one()
+        row.status, row.stage = "canceled", "done"  # ended: the session's scheduler will not start it meanwhile
+        session.add(row)
+        before = len(session.exec(select(Delivery).where(Delivery.job_id == job["id"])).all())
         for _ in range(5):
             job_event(session, row, "job.started")
     with session_scope() as session:
@@ -114,7 +117,7 @@ def test_deliveries_come_a_page_at_a_time(api, tenant, job) -> None:
         for delivery in session.exec(select(Delivery).where(Delivery.job_id == job["id"])):
             delivery.status = "failed"  # nothing for the session's sweeper to send to port 9
             session.add(delivery)
-    assert len(made) == 5
+    assert len(made) == before + 5 and len(made) >= 5
     first = api.get(f"/v1/jobs/{job['id']}/deliveries", params={"limit": 2}, headers=tenant.headers).json()
     assert [d["id"] for d in first["data"]] == made[:2] and first["has_more"]
     rest = api.get(
