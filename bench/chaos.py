@@ -103,6 +103,12 @@ def reelmill_settings(scale: float) -> dict[str, str]:
         # six classes at 10%), so 8 attempts run out for ~1 job in 1,000 (seen: 1 of 500); 12 for ~1 in 100,000.
         "REELMILL_MAX_STEP_ATTEMPTS": "12",
         "REELMILL_RATE_LIMIT_WAIT_S": f"{30 * scale:g}",
+        # The pace toward the upstream at the simulator's clock too: its default 5 calls/s (and AIMD's floor and
+        # step) are per upstream second, and render polls come 1/scale times as often as they would upstream.
+        "REELMILL_UPSTREAM_RPS": f"{5 / scale:g}",
+        "REELMILL_UPSTREAM_MIN_RPS": f"{0.2 / scale:g}",
+        "REELMILL_UPSTREAM_RPS_STEP": f"{0.5 / scale:g}",
+        "REELMILL_UPSTREAM_RECOVER_S": f"{max(5 * scale, 0.5):g}",
         "REELMILL_STILL_WORKING_EVERY_S": f"{120 * scale:g}",
         "REELMILL_POLL_TICK_S": "0.25",
         "REELMILL_TASK_EVENTS": "false",

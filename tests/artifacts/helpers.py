@@ -3,30 +3,18 @@
 from __future__ import annotations
 
 import hashlib
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-import pytest
 from sqlmodel import select
 
 from shared.db import session_scope
 from shared.tables import Artifact, Event
 from tests.utils import stack
+from tests.utils.waiting import wait_until
 
 T = TypeVar("T")
 FINAL = ("stored", "failed", "expired")
-
-
-def wait_until(predicate: Callable[[], T | None], timeout: float = 60, what: str = "condition") -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = predicate()
-        if got:
-            return got
-        time.sleep(0.1)
-    pytest.fail(f"timed out after {timeout}s waiting for {what}")
 
 
 def submit(api: Any, tenant: stack.Tenant, **body: Any) -> dict[str, Any]:

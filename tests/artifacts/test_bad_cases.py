@@ -17,8 +17,9 @@ from services.worker.mirror import mirror_artifact
 from shared.db import session_scope
 from shared.tables import Artifact, Job
 from shared.timeutil import utcnow
-from tests.artifacts.helpers import local_path, partials, row, succeeded_job, wait_artifact, wait_until
+from tests.artifacts.helpers import local_path, partials, row, succeeded_job, wait_artifact
 from tests.utils import stack
+from tests.utils.waiting import wait_until
 
 pytestmark = pytest.mark.usefixtures("stack_ready")
 

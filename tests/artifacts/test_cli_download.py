@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.artifacts.helpers import succeeded_job, wait_artifact, wait_until
+from tests.artifacts.helpers import succeeded_job, wait_artifact
 from tests.cli.conftest import Cli, api_server  # noqa: F401  (the fixture: a real API process)
+from tests.utils.waiting import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("stack_ready")]
 

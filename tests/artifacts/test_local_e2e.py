@@ -19,9 +19,9 @@ from tests.artifacts.helpers import (
     rows_of,
     succeeded_job,
     wait_artifact,
-    wait_until,
 )
 from tests.utils import stack
+from tests.utils.waiting import wait_until
 
 pytestmark = pytest.mark.usefixtures("stack_ready")
 

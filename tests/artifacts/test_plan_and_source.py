@@ -17,7 +17,8 @@ from shared.domain import dispatch
 from shared.nemo.upstream import get_client
 from shared.settings import get_settings
 from shared.tables import Artifact, Delivery, Event, Job, JobTurn
-from tests.artifacts.helpers import row, succeeded_job, wait_artifact, wait_until
+from tests.artifacts.helpers import row, succeeded_job, wait_artifact
+from tests.utils.waiting import wait_until
 
 pytestmark = pytest.mark.usefixtures("stack_ready")
 

@@ -10,7 +10,8 @@ import pytest
 
 from shared.artifacts.stores import reset_stores
 from tests.artifacts.conftest import Moto
-from tests.artifacts.helpers import row, succeeded_job, wait_artifact, wait_until
+from tests.artifacts.helpers import row, succeeded_job, wait_artifact
+from tests.utils.waiting import wait_until
 
 pytestmark = pytest.mark.usefixtures("stack_ready")
 

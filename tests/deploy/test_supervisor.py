@@ -18,6 +18,7 @@ import pytest
 
 from services.cli.supervisor import ChildSpec, Supervisor, describe_exit
 from tests.deploy.up_runner import gone
+from tests.utils.waiting import wait_until
 
 # Says hello, then on SIGTERM appends its role to a file and exits 0.
 POLITE = textwrap.dedent(
@@ -45,13 +46,6 @@ STUBBORN = textwrap.dedent(
         time.sleep(0.02)
     """
 )
-
-
-def wait_until(predicate, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
 
 
 def python(code: str, *args: str) -> list[str]:

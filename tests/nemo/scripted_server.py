@@ -8,7 +8,6 @@ a closed socket) is a real dropped stream, not a clean end.
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -92,12 +91,3 @@ class ScriptedServer:
 
 def sse_reply(*chunks: tuple[float, str], complete: bool = True) -> Reply:
     return Reply(200, {"Content-Type": "text/event-stream"}, [(p, c.encode()) for p, c in chunks], complete)
-
-
-def wait_until(predicate, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return False

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from shared.pace import Reason
-from tests.pace.helpers import wait_until
+from tests.utils.waiting import wait_until
 
 
 def _rewards_until_change(limiter, cls: str, read) -> tuple[int, float]:

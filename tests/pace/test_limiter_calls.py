@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from shared.pace import Reason
-from tests.pace.helpers import wait_until
+from tests.utils.waiting import wait_until
 
 
 def test_second_call_waits_one_interval(limiter_for) -> None:

@@ -9,7 +9,8 @@ from typing import Any
 
 from shared.pace import Limiter, PaceConfig
 from tests.pace import helpers
-from tests.pace.helpers import max_overlap, wait_until
+from tests.pace.helpers import max_overlap
+from tests.utils.waiting import wait_until
 
 SPAWN = multiprocessing.get_context("spawn")
 

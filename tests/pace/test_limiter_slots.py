@@ -9,7 +9,7 @@ import pytest
 
 from shared.pace import Reason
 from tests.pace import helpers
-from tests.pace.helpers import wait_until
+from tests.utils.waiting import wait_until
 
 
 def test_cap_holds_and_release_frees(limiter_for) -> None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from contextlib import ExitStack
 
-from tests.sim.upstream import Upstream, message_body, wait_until
+from tests.sim.upstream import Upstream, message_body
 from tests.utils.sim_admin import SimAdmin
+from tests.utils.waiting import wait_until
 
 DRAFT = {"t": [{"tt": 0, "n": "Video", "sg": [{"s": 0, "d": 5000, "n": "c"}]}], "d": 5000}
 

@@ -3,8 +3,9 @@ per token."""
 
 from __future__ import annotations
 
-from tests.sim.upstream import Upstream, wait_until
+from tests.sim.upstream import Upstream
 from tests.utils.sim_admin import SimAdmin, token_key
+from tests.utils.waiting import wait_until
 
 
 def _draft(up: Upstream, sid: str) -> dict:

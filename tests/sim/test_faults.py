@@ -5,8 +5,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.sim.upstream import Upstream, events, message_body, parse_sse, texts, wait_until
+from tests.sim.upstream import Upstream, events, message_body, parse_sse, texts
 from tests.utils.sim_admin import SimAdmin
+from tests.utils.waiting import wait_until
 
 CREDITS = "/api/credits/balance/simple"
 

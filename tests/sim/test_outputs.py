@@ -12,8 +12,9 @@ import httpx
 import pytest
 
 from services.nemo_sim.mp4 import CHUNK, build_media
-from tests.sim.upstream import Upstream, wait_until
+from tests.sim.upstream import Upstream
 from tests.utils.sim_admin import SimAdmin
+from tests.utils.waiting import wait_until
 
 CLIP = {"s": 0, "d": 7500, "n": "clip", "src": "/mnt/userdata/a.mp4"}
 DRAFT = {"t": [{"tt": 0, "n": "Video", "sg": [CLIP]}], "d": 7500, "m": {"title": "T", "width": 720, "height": 1280}}

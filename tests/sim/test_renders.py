@@ -8,8 +8,9 @@ from typing import Any
 
 import httpx
 
-from tests.sim.upstream import Upstream, wait_until
+from tests.sim.upstream import Upstream
 from tests.utils.sim_admin import SimAdmin
+from tests.utils.waiting import wait_until
 
 CLIP = {"s": 0, "d": 5000, "n": "clip", "src": "/mnt/userdata/a.mp4"}
 META = {"title": "T", "width": 1080, "height": 1920}

@@ -6,8 +6,9 @@ import re
 
 import pytest
 
-from tests.sim.upstream import Upstream, events, message_body, texts, wait_until
+from tests.sim.upstream import Upstream, events, message_body, texts
 from tests.utils.sim_admin import SimAdmin
+from tests.utils.waiting import wait_until
 
 GUI_PHRASES = re.compile(r"Export button|导出|Tracks panel|轨道面板|[Pp]review in timeline|drag the clip")
 EVENT_KEYS = {"id", "invocationId", "author", "timestamp", "content", "actions", "longRunningToolIds"}

@@ -15,9 +15,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.sim.upstream import Upstream, message_body, wait_until
+from tests.sim.upstream import Upstream, message_body
 from tests.utils.net import free_port, wait_http
 from tests.utils.sim_admin import SimAdmin
+from tests.utils.waiting import wait_until
 
 
 class SimProcess:

@@ -6,7 +6,6 @@ Deliberately independent of reelmill's client (``shared/nemo``), so the simulato
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -143,13 +142,3 @@ class Upstream:
 
     def render_status(self, render_id: str) -> httpx.Response:
         return self.http.get(f"/api/render/proxy/lambda/{render_id}", headers=self.headers())
-
-
-def wait_until(predicate: Any, timeout: float = 5.0, every: float = 0.02) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"condition not met within {timeout}s")

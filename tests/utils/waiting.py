@@ -12,7 +12,7 @@ T = TypeVar("T")
 
 
 def wait_until(
-    condition: Callable[[], T], timeout: float = 30.0, what: str = "the condition", every: float = 0.05
+    condition: Callable[[], T], timeout: float = 60.0, what: str = "the condition", every: float = 0.05
 ) -> T:
     """The first truthy value of ``condition()``; fails the test after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
@@ -22,4 +22,15 @@ def wait_until(
             return value
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(every)
+
+
+def holds_within(condition: Callable[[], object], timeout: float, every: float = 0.05) -> bool:
+    """Whether ``condition()`` became truthy within ``timeout`` seconds (for a test that goes on either way)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if condition():
+            return True
+        if time.monotonic() > deadline:
+            return False
         time.sleep(every)

@@ -3,11 +3,8 @@ written through the domain, exactly as the pipeline writes them."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 from sqlmodel import select
 
@@ -18,6 +15,7 @@ from shared.domain.transitions import job_event
 from shared.tables import Delivery, Job, JobStatus, Stage, Tenant
 from shared.timeutil import utcnow
 from tests.utils.stack import Tenant as TestTenant
+from tests.utils.waiting import wait_until
 from tests.webhooks.receiver import Receiver
 
 
@@ -57,16 +55,6 @@ def emit_job_event(job_id: str, type: str) -> None:
 def deliveries_of(job_id: str) -> list[Delivery]:
     with session_scope() as session:
         return list(session.exec(select(Delivery).where(Delivery.job_id == job_id).order_by(Delivery.created_at)))
-
-
-def wait_until(cond: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"{what} not met within {timeout}s")
 
 
 def wait_final(job_id: str, count: int, timeout: float = 20.0) -> list[Delivery]:

@@ -11,7 +11,8 @@ from sqlmodel import select
 from shared.db import session_scope
 from shared.domain.events import emit
 from shared.tables import Delivery
-from tests.webhooks.helpers import Hooked, deliveries_of, emit_job_event, still_job, wait_final, wait_until
+from tests.utils.waiting import wait_until
+from tests.webhooks.helpers import Hooked, deliveries_of, emit_job_event, still_job, wait_final
 from tests.webhooks.receiver import Receiver, Reply
 
 
