@@ -18,7 +18,7 @@ run: uv
 	$(UV) run reelmill up --sim $(ARGS)
 
 test: uv
-	$(UV) run mkdocs build --strict --quiet --site-dir "$${TMPDIR:-/tmp}/reelmill-docs-check"
+	NO_MKDOCS_2_WARNING=1 $(UV) run mkdocs build --strict --quiet --site-dir "$${TMPDIR:-/tmp}/reelmill-docs-check"
 	$(UV) run pytest -q --cov-fail-under=85 $(ARGS)
 
 lint: uv
