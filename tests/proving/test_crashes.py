@@ -26,6 +26,7 @@ from tests.utils import proving as pv
 from tests.utils import stack
 from tests.utils.net import free_port, wait_http
 from tests.utils.sim_admin import SimAdmin
+from tests.utils.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 SSE_CAP_S = float(stack.test_env()["REELMILL_SSE_MAX_S"])
@@ -42,12 +43,12 @@ def spare(services) -> Iterator[stack.Proc]:
 
 
 def session_id_of(job_id: str) -> str:
-    return pv.wait_until(lambda: pv.job_row(job_id).session_id, what="the job's session")
+    return wait_until(lambda: pv.job_row(job_id).session_id, what="the job's session")
 
 
 def kill_holder(job_id: str, procs: list[stack.Proc]) -> stack.Proc:
     """SIGKILL the worker process that holds the job's lease (`<host>:<pid>:<boot>`)."""
-    owner = pv.wait_until(lambda: pv.job_row(job_id).lease_owner, what="a worker holding the job")
+    owner = wait_until(lambda: pv.job_row(job_id).lease_owner, what="a worker holding the job")
     pid = int(owner.split(":")[1])
     proc = next(p for p in procs if p.popen.pid == pid)
     proc.kill()
@@ -82,7 +83,7 @@ def test_crash_before_the_edit_lands(api, tenant, proving: SimAdmin, services, s
     sim.configure(message_seconds=900.0, edit_at=0.3)  # a 9 s run (the stream's cap); its edit lands 2.7 s in
     job = pv.submit(api, tenant)
     sid = session_id_of(job["id"])
-    pv.wait_until(lambda: accepted_not_edited(sim, sid), what="the message taken, its edit not landed yet")
+    wait_until(lambda: accepted_not_edited(sim, sid), what="the message taken, its edit not landed yet")
     kill_holder(job["id"], [services["worker"], spare])
     assert sim.session(sid)["draft_version"] == 0, "the worker died before the edit landed"
     done = stack.wait_job(api, tenant, job["id"], timeout=90)
@@ -100,7 +101,7 @@ def test_crash_and_the_edit_lands_after_the_recovery_looked(api, tenant, proving
         workers = [swap.start(name, "steps,webhooks,streams", REELMILL_LEASE_S="1.5") for name in ("one", "two")]
         job = pv.submit(api, tenant)
         sid = session_id_of(job["id"])
-        pv.wait_until(lambda: accepted_not_edited(sim, sid), what="the message taken, its edit not landed yet")
+        wait_until(lambda: accepted_not_edited(sim, sid), what="the message taken, its edit not landed yet")
         kill_holder(job["id"], workers)
         done = stack.wait_job(api, tenant, job["id"], timeout=90)
     assert_sent_once(sim, job["id"], done)
@@ -122,7 +123,7 @@ def test_crash_before_the_message_reached_the_upstream(api, tenant, proving: Sim
             swap.start("steps", "steps,webhooks")
             stuck = swap.start("streams-stuck", "streams", REELMILL_NEMO_BASE_URL=hole.url)
             job = pv.submit(api, tenant)
-            first = pv.wait_until(
+            first = wait_until(
                 lambda: (lambda t: t.message_state == "sending" and t.message_sent_at)(pv.turn_row(job["id"])),
                 what="the send under way",
             )
@@ -149,7 +150,7 @@ def redis_restarter(redis_url: str) -> Iterator:
     def restart() -> None:
         with contextlib.suppress(redis.ConnectionError):  # it closes the connection as it goes
             redis.Redis(port=stack.REDIS_PORT).shutdown(nosave=True)
-        pv.wait_until(lambda: not _answers(stack.REDIS_PORT), what="Redis to stop")
+        wait_until(lambda: not _answers(stack.REDIS_PORT), what="Redis to stop")
         started.append(stack.start_redis(stack.REDIS_PORT))
 
     yield restart
@@ -174,7 +175,7 @@ def test_redis_restarted_empty_with_jobs_in_flight(api, tenant, proving: SimAdmi
         stages = [pv.job_row(j["id"]).stage for j in jobs]
         return sum(s in ("message", "verify", "render_submit", "render_poll") for s in stages) >= 4
 
-    pv.wait_until(in_flight, what="jobs in flight")
+    wait_until(in_flight, what="jobs in flight")
     redis_restarter()
     assert redis.Redis(port=stack.REDIS_PORT).dbsize() <= 1, "the new Redis starts empty"
     for job in jobs:
@@ -286,7 +287,7 @@ def test_api_killed_after_the_job_was_written(api_process, tenant, proving: SimA
 
     sender = threading.Thread(target=send)
     sender.start()
-    written = pv.wait_until(lambda: jobs_with_key(key), what="the job written")
+    written = wait_until(lambda: jobs_with_key(key), what="the job written")
     os.kill(api_process["proc"].popen.pid, signal.SIGKILL)
     sender.join(30)
     assert "error" in outcome, "the client got no reply"

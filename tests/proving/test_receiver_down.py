@@ -15,6 +15,7 @@ from shared.tables import Delivery
 from tests.utils import proving as pv
 from tests.utils import stack
 from tests.utils.sim_admin import SimAdmin
+from tests.utils.waiting import wait_until
 from tests.webhooks.helpers import deliveries_of, tenant_row
 from tests.webhooks.receiver import Receiver
 
@@ -58,7 +59,7 @@ def test_every_event_arrives_once_the_receiver_is_back(api, tenant, proving: Sim
         rows = [d for job_id in ends for d in deliveries_of(job_id)]
         return all(d.status == "pending" and d.attempts >= FAILED_ATTEMPTS_WHILE_DOWN for d in rows)
 
-    pv.wait_until(all_failing, timeout=60, what=f"every delivery refused {FAILED_ATTEMPTS_WHILE_DOWN} times")
+    wait_until(all_failing, timeout=60, what=f"every delivery refused {FAILED_ATTEMPTS_WHILE_DOWN} times")
     assert rx.received() == []
     rx.start()
 

@@ -18,6 +18,7 @@ import pytest
 from tests.utils import proving as pv
 from tests.utils.sim_admin import VARIANTS, SimAdmin
 from tests.utils.stack import wait_job
+from tests.utils.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -255,7 +256,7 @@ def test_first_message_meeting_a_refused_connection_is_sent_once(api, tenant, pr
             swap.start("streams", "streams", REELMILL_NEMO_BASE_URL=port.url)
             before = pv.endpoint_calls(sim)
             job = pv.submit(api, tenant)
-            pv.wait_until(
+            wait_until(
                 lambda: (lambda t: t.message_attempts >= 1 and t.message_state == "pending")(pv.turn_row(job["id"])),
                 what="the refused send recorded as not sent",
             )
