@@ -24,7 +24,7 @@ from datetime import datetime
 from services.worker.context import StepContext
 from services.worker.outcome import Advance, Outcome, RetryAfter
 from shared.nemo.draft import draft_fingerprint
-from shared.nemo.errors import NemoError
+from shared.nemo.errors import NemoError, Paced
 from shared.nemo.gui import translate
 from shared.nemo.sse import StreamEvent
 from shared.nemo.wire import StreamResult
@@ -80,7 +80,9 @@ def prepare(ctx: StepContext) -> Outcome | None:
 def refused(ctx: StepContext, exc: NemoError) -> None:
     """A send that failed: when the upstream refused it before its stream began it was not sent, and the retry
     sends it; otherwise the turn stays `sending` and the retry recovers."""
-    if exc.sent is False:
+    if isinstance(exc, Paced):  # the pace held it back before any request: not an attempt at all
+        ctx.checkpoint(message_state=MessageState.pending, message_attempts=max(ctx.turn.message_attempts - 1, 0))
+    elif exc.sent is False:
         ctx.checkpoint(message_state=MessageState.pending)
 
 

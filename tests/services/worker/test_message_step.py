@@ -114,3 +114,24 @@ def test_a_refused_connection_is_not_a_send(sim):
         with pytest.raises(UpstreamConnectionError) as raised:
             message.message(ctx)
     assert raised.value.sent is False and ctx.turn.message_state == MessageState.pending
+
+
+class _HeldBack:
+    """A pace that holds every call back for five seconds."""
+
+    def take(self, cls: str) -> float:
+        return 5.0
+
+
+def test_a_send_the_pace_held_back_is_not_an_attempt(client, sim):
+    from shared.nemo.errors import Paced
+
+    ctx = fresh(client)
+    client.pace = _HeldBack()
+    with pytest.raises(Paced):
+        message.message(ctx)
+    assert ctx.turn.message_state == MessageState.pending and ctx.turn.message_attempts == 0
+    assert sim.session(ctx.job.session_id)["messages"] == [], "nothing reached the upstream"
+    client.pace = None
+    message.message(ctx)
+    assert ctx.turn.message_attempts == 1 and len(sim.session(ctx.job.session_id)["messages"]) == 1
