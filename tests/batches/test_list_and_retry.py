@@ -19,7 +19,8 @@ from tests.utils.stack import give_credits
 
 
 @pytest.fixture(autouse=True)
-def _held():
+def _held(api, tenant, sim):
+    give_credits(api, tenant, sim, 1_000_000)  # credit admission reads the balance an earlier test may have left low
     with scheduler_held(), recording():
         yield
 
