@@ -61,6 +61,7 @@ async def _message(step: runner.Step, host: LoopHost) -> Outcome:
                 on_event=message.Watcher(ctx),
                 max_s=ctx.settings.sse_max_s,
                 idle_s=ctx.settings.sse_idle_s,
+                paced=True,  # prepare took its place in the pace
             )
         except NemoError as exc:
             await host.db(message.refused, ctx, exc)

@@ -81,11 +81,19 @@ class AsyncNemoClient:
         on_event: EventCallback | None = None,
         max_s: float = 900.0,
         idle_s: float = 180.0,
+        paced: bool = False,
     ) -> StreamResult:
-        """``NemoClient.send_message``, awaited."""
+        """``NemoClient.send_message``, awaited. ``paced``: the caller already took this send's place in the pace
+        (before it recorded the send as begun), so its first request is not held back again."""
         prof = self.sync._profile(profile)
         body = message_body(session_id, text)
-        return await self._authed(lambda token: self._stream_once(token, prof, body, on_event, max_s, idle_s))
+        owed = [not paced]
+
+        def once(token: str) -> Any:
+            pace, owed[0] = owed[0], True  # a retry with a fresh token is a call of its own
+            return self._stream_once(token, prof, body, on_event, max_s, idle_s, pace=pace)
+
+        return await self._authed(once)
 
     async def _stream_once(
         self,
@@ -95,12 +103,15 @@ class AsyncNemoClient:
         on_event: EventCallback | None,
         max_s: float,
         idle_s: float,
+        *,
+        pace: bool = True,
     ) -> StreamResult:
         started = time.monotonic()
         status: int | str = "error"
         began = False
         request = self.sync.stream_request(token, profile, idle_s, max_s)
-        await asyncio.to_thread(self.sync.pace_before, "stream")
+        if pace:
+            await asyncio.to_thread(self.sync.pace_before, "stream")
         try:
             async with self._http.stream("POST", PATH_RUN_SSE, json=body, **request) as resp:
                 status, began = resp.status_code, True

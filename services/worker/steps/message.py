@@ -66,14 +66,21 @@ def prepare(ctx: StepContext) -> Outcome | None:
     no_room = ctx.hold("streams", ctx.settings.lease_s)
     if no_room is not None:
         return no_room
-    # a send refused earlier (or found never to have run) already read this session's draft: reuse it
-    before = ctx.job.draft_fp or turn.draft_before or draft_fingerprint(_read_draft(ctx))
-    ctx.checkpoint(
-        message_state=MessageState.sending,
-        draft_before=before,
-        message_attempts=turn.message_attempts + 1,
-        message_sent_at=utcnow(),
-    )
+    try:
+        # a send refused earlier (or found never to have run) already read this session's draft: reuse it
+        before = ctx.job.draft_fp or turn.draft_before or draft_fingerprint(_read_draft(ctx))
+        # The send's place in the pace is taken before the send is recorded as begun: a send the pace holds back
+        # (Paced) leaves the turn as it was, and a stop in that wait leaves nothing of unknown fate to wait out.
+        ctx.client.pace_before("stream")
+        ctx.checkpoint(
+            message_state=MessageState.sending,
+            draft_before=before,
+            message_attempts=turn.message_attempts + 1,
+            message_sent_at=utcnow(),
+        )
+    except BaseException:
+        ctx.let_go("streams")  # the slot goes back at once, not when its time-to-live runs out
+        raise
     return None
 
 
