@@ -127,7 +127,8 @@ def test_cancel_while_the_artifact_downloads_stops_the_download(api, tenant, sim
     sim.configure(message_seconds=100_000)  # the follow-up below keeps the job running
     resp = api.post(f"/v1/jobs/{job['id']}/messages", json={"text": "make it warmer"}, headers=tenant.headers)
     assert resp.status_code == 202, resp.text
-    assert api.post(f"/v1/jobs/{job['id']}/cancel", headers=tenant.headers).status_code == 200
+    # 200 once the worker stopped the follow-up's stream, 202 while it still is (a few seconds on a busy machine)
+    assert api.post(f"/v1/jobs/{job['id']}/cancel", headers=tenant.headers).status_code in (200, 202)
     stopped = wait_until(lambda: (r := row(job["id"])).status != "pending" and r, 60, "the download to stop")
     assert stopped.status == "failed" and "canceled" in stopped.reason, stopped  # not stored: stopped mid-way
     assert not path.exists() and partials(path.parent) == []
