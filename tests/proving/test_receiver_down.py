@@ -49,7 +49,8 @@ def test_every_event_arrives_once_the_receiver_is_back(api, tenant, proving: Sim
     refused = pv.submit(api, tenant, prompt="clip with a bad file", assets=["https://cdn.example.com/a.mp4"], **hook)
     canceled = pv.submit(api, tenant, prompt="clip to cancel", **hook)
     stack.wait_job(api, tenant, canceled["id"], until=lambda j: j["stage"] == "message")
-    assert api.post(f"/v1/jobs/{canceled['id']}/cancel", headers=tenant.headers).status_code == 200
+    # 200 once the stream stopped, 202 while it is stopping (a few seconds on a busy machine); it ends canceled below
+    assert api.post(f"/v1/jobs/{canceled['id']}/cancel", headers=tenant.headers).status_code in (200, 202)
 
     ends = {j["id"]: "succeeded" for j in ok} | {refused["id"]: "failed", canceled["id"]: "canceled"}
     for job_id, status in ends.items():
