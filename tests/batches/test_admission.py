@@ -104,7 +104,7 @@ def test_the_sweeper_settles_a_batch_whose_hook_was_lost(api, tenant) -> None:
         assert in_flight(batch["id"]) == [3]
         finish([j.id for j in jobs_of(batch["id"])[1:]])  # no hook ran: the batch would stay open
         assert batch_events(batch["id"]) == []
-        assert batches.sweep_batches() >= 1
+        batches.sweep_batches()  # settles it (unless the session's own sweeper just did: either way, once)
     assert len(recorder.jobs) == 2  # line 4 ended before it was admitted: never dispatched
     assert len(batch_events(batch["id"])) == 1
 

@@ -83,6 +83,24 @@ class IsolatedStack:
 
         return make_engine(self.database_url.replace("postgresql://", "postgresql+psycopg://"))
 
+    def upstream_token_key(self) -> str:
+        """The simulator's name (``token_key``) for the upstream token this stack's workers hold: its counters for
+        this stack alone, whatever other stacks call the same simulator."""
+        from sqlmodel import Session
+
+        from services.nemo_sim.capacity import token_key
+        from shared.nemo.credentials import CREDENTIAL
+        from shared.tables import UpstreamCredential
+
+        engine = self.engine()
+        try:
+            with Session(engine) as session:
+                row = session.get(UpstreamCredential, CREDENTIAL)
+                assert row is not None and row.token, "this stack has not called the upstream yet"
+                return token_key(row.token)
+        finally:
+            engine.dispose()
+
     def tenant(self, prefix: str = "iso") -> stack.Tenant:
         from sqlmodel import Session
 

@@ -38,8 +38,9 @@ def test_the_caps_hold_across_two_worker_processes(sim):
         tenant = iso.tenant()
         jobs = [iso.post_job(tenant, JOB) for _ in range(10)]
         done = iso.wait_jobs(tenant, [j["id"] for j in jobs], timeout=240)
+        ours = iso.upstream_token_key()  # the session's own workers may call the same simulator meanwhile
     assert [j["status"] for j in done] == ["succeeded"] * 10, [j["error"] for j in done]
-    (use,) = sim.counters()["per_token"].values()
+    use = sim.counters()["per_token"][ours]
     assert use["streams"]["peak"] <= 3 and use["renders"]["peak"] <= 2, use
     assert sum(use["capacity_429"].values()) == 0, "reelmill never asked beyond the caps"
     assert use["streams"]["peak"] >= 2, "the work did run in parallel"
