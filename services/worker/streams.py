@@ -22,7 +22,7 @@ from services.worker.steps import message
 from shared import metrics
 from shared.logs import job_context
 from shared.nemo.errors import NemoError
-from shared.tables import Stage
+from shared.tables import MessageState, Stage
 
 if TYPE_CHECKING:
     from services.worker.eventloop import LoopHost
@@ -49,6 +49,9 @@ async def run_stream(step: runner.Step, host: LoopHost) -> None:
 
 async def _message(step: runner.Step, host: LoopHost) -> Outcome:
     ctx = step.ctx
+    requested: list[bool] = []
+    # a send of unknown fate from an earlier attempt is never taken back, only one this attempt began
+    ours = ctx.turn.message_state != MessageState.sending
     try:
         early = await host.db(message.prepare, ctx)
         if early is not None:
@@ -62,6 +65,7 @@ async def _message(step: runner.Step, host: LoopHost) -> Outcome:
                 max_s=ctx.settings.sse_max_s,
                 idle_s=ctx.settings.sse_idle_s,
                 paced=True,  # prepare took its place in the pace
+                requested=requested,
             )
         except NemoError as exc:
             await host.db(message.refused, ctx, exc)
@@ -71,6 +75,8 @@ async def _message(step: runner.Step, host: LoopHost) -> Outcome:
         return message.conclude(result)
     except (asyncio.CancelledError, message.StreamCanceled):
         if host.stopping:
+            if ours and not requested:  # stopped before the request left: not sent; the next worker sends it
+                await host.db(message.not_sent, ctx)
             raise HandedBack() from None
         return ctx.canceled()
     except LeaseLost:

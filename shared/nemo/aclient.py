@@ -82,16 +82,18 @@ class AsyncNemoClient:
         max_s: float = 900.0,
         idle_s: float = 180.0,
         paced: bool = False,
+        requested: list[bool] | None = None,
     ) -> StreamResult:
         """``NemoClient.send_message``, awaited. ``paced``: the caller already took this send's place in the pace
-        (before it recorded the send as begun), so its first request is not held back again."""
+        (before it recorded the send as begun), so its first request is not held back again. ``requested`` gets an
+        item once a request may have left: while it is empty, nothing was sent."""
         prof = self.sync._profile(profile)
         body = message_body(session_id, text)
         owed = [not paced]
 
         def once(token: str) -> Any:
             pace, owed[0] = owed[0], True  # a retry with a fresh token is a call of its own
-            return self._stream_once(token, prof, body, on_event, max_s, idle_s, pace=pace)
+            return self._stream_once(token, prof, body, on_event, max_s, idle_s, pace=pace, requested=requested)
 
         return await self._authed(once)
 
@@ -105,6 +107,7 @@ class AsyncNemoClient:
         idle_s: float,
         *,
         pace: bool = True,
+        requested: list[bool] | None = None,
     ) -> StreamResult:
         started = time.monotonic()
         status: int | str = "error"
@@ -112,6 +115,8 @@ class AsyncNemoClient:
         request = self.sync.stream_request(token, profile, idle_s, max_s)
         if pace:
             await asyncio.to_thread(self.sync.pace_before, "stream")
+        if requested is not None:
+            requested.append(True)  # from here on the request may be on the wire: its fate is unknown if cut
         try:
             async with self._http.stream("POST", PATH_RUN_SSE, json=body, **request) as resp:
                 status, began = resp.status_code, True

@@ -61,9 +61,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 APP = "nemo_agent"
-# A pace refusal this short is slept in the calling thread: parking the job in the database instead costs a write,
-# a scheduler tick (0.25 s) and a new dispatch, which at a high rate turns 1 ms waits into seconds of lost slot time.
-PACE_SLEEP_S = 0.1
 PATH_ANON_TOKEN = "/api/auth/anonymous-token"
 PATH_SESSION = f"/api/tasks/me/with-session/{APP}"
 PATH_UPLOAD = f"/api/upload-video/{APP}/me/{{sid}}"
@@ -266,8 +263,7 @@ class NemoClient:
             _log_request(method, path, status, started)
 
     def pace_before(self, cls: str) -> None:
-        """Raise ``Paced`` when the credential's pace holds a call of ``cls`` back (nothing is sent); a hold of
-        up to PACE_SLEEP_S in all is waited out here."""
+        """Raise ``Paced`` when the credential's pace holds a call of ``cls`` back (nothing is sent)."""
         if self.pace is None:
             return
         paid = _step_paid.get()
@@ -275,11 +271,6 @@ class NemoClient:
             self.pace.take(cls)  # mid-step: counted if the rate allows, never held back
             return
         wait = self.pace.take(cls)
-        slept = 0.0
-        while wait > 0 and slept + wait <= PACE_SLEEP_S:  # a wait of milliseconds: parking the job costs far more
-            time.sleep(wait)
-            slept += wait
-            wait = self.pace.take(cls)
         if wait > 0:
             raise Paced(cls, wait)
         if paid is not None:

@@ -84,6 +84,13 @@ def prepare(ctx: StepContext) -> Outcome | None:
     return None
 
 
+def not_sent(ctx: StepContext) -> None:
+    """A send stopped before its request left (the worker shutting down): not an attempt, nothing of unknown fate."""
+    if ctx.turn.message_state == MessageState.sending:
+        attempts = max(ctx.turn.message_attempts - 1, 0)
+        ctx.checkpoint(message_state=MessageState.pending, message_attempts=attempts)
+
+
 def refused(ctx: StepContext, exc: NemoError) -> None:
     """A send that failed: when the upstream refused it before its stream began it was not sent, and the retry
     sends it; otherwise the turn stays `sending` and the retry recovers."""
