@@ -45,7 +45,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.chaos_stack import ChaosStack  # noqa: E402
+from bench.chaos_stack import ChaosStack, exit_on_sigterm  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "chaos.json"
 TERMINAL = ("succeeded", "failed", "canceled")
@@ -424,7 +424,7 @@ def report(args: argparse.Namespace, stack: ChaosStack, results: dict[str, Any])
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)  # a SIGTERM still stops every process the run started
+    signal.signal(signal.SIGTERM, exit_on_sigterm)  # a SIGTERM still stops every process the run started
     token = "nmv_usr_chaos_" + secrets.token_urlsafe(18)
     stack = ChaosStack(reelmill_settings(args.time_scale), sim_settings(args), token, keep=args.keep)
     monkey = Monkey(stack, args.fault_every)
@@ -443,10 +443,6 @@ def main(argv: list[str] | None = None) -> int:
         if args.keep:
             print(f"logs and database kept in {stack.home}")
     return 0 if doc["target"]["met"] else 1
-
-
-def _exit_on_sigterm(signum: int, frame: object) -> None:
-    raise SystemExit(128 + signum)
 
 
 if __name__ == "__main__":

@@ -262,3 +262,8 @@ def _wait_or_kill(popen: subprocess.Popen, timeout: float = 20) -> None:
     except subprocess.TimeoutExpired:
         popen.kill()
         popen.wait(5)
+
+
+def exit_on_sigterm(signum: int, frame: object) -> None:
+    """A benchmark's SIGTERM handler: exit through ``finally``, so every process the run started is stopped."""
+    raise SystemExit(128 + signum)

@@ -16,16 +16,13 @@ from sqlmodel import Session
 from services.api.deps import ReadSessionDep, SessionDep, TenantDep
 from services.api.multipart import FormData, StreamingForm
 from services.api.openapi import batch_links
-from services.api.routes.jobs import parse_statuses
+from services.api.routes.jobs import job_page, parse_statuses
 from services.api.schemas.batches import BatchJobPage, BatchPage, BatchPublic
 from services.api.schemas.errors import protected
-from shared.artifacts.views import artifacts_for
 from shared.db import get_engine, read_session
 from shared.domain import batch_list, batch_retry, batches, credit_admission
 from shared.domain.batch_csv import RESULT_COLUMNS, safe_cell
 from shared.domain.errors import TooLarge, ValidationFailed
-from shared.domain.queue_position import page_positions
-from shared.domain.views import job_public, turns_for
 from shared.settings import get_settings
 
 router = APIRouter(prefix="/v1/batches", tags=["batches"])
@@ -160,16 +157,7 @@ def jobs(
     rows, next_cursor = batches.list_batch_jobs(
         session, batch, status=parse_statuses(status), cursor=cursor, limit=limit
     )
-    turns = turns_for(session, [j.id for j in rows])
-    artifacts = artifacts_for(session, [j.id for j in rows])
-    places = page_positions(session, rows)
-    return BatchJobPage.model_validate(
-        {
-            "data": [job_public(j, turns[j.id], artifacts[j.id], queue_position=places.get(j.id)) for j in rows],
-            "next_cursor": next_cursor,
-            "has_more": next_cursor is not None,
-        }
-    )
+    return BatchJobPage.model_validate(job_page(session, list(rows), next_cursor))
 
 
 @router.get(

@@ -184,16 +184,19 @@ def index(
         cursor=cursor,
         limit=limit,
     )
+    return JobPage.model_validate(job_page(session, jobs, next_cursor))
+
+
+def job_page(session: Session, jobs: list[Job], next_cursor: str | None) -> dict[str, Any]:
+    """A page of job views: their turns, artifacts and queue places read in one statement each."""
     turns = turns_for(session, [j.id for j in jobs])
     artifacts = artifacts_for(session, [j.id for j in jobs])
     places = page_positions(session, jobs)
-    return JobPage.model_validate(
-        {
-            "data": [job_public(j, turns[j.id], artifacts[j.id], queue_position=places.get(j.id)) for j in jobs],
-            "next_cursor": next_cursor,
-            "has_more": next_cursor is not None,
-        }
-    )
+    return {
+        "data": [job_public(j, turns[j.id], artifacts[j.id], queue_position=places.get(j.id)) for j in jobs],
+        "next_cursor": next_cursor,
+        "has_more": next_cursor is not None,
+    }
 
 
 def parse_statuses(values: list[str] | None) -> list[str] | None:
