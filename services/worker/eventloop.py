@@ -104,6 +104,16 @@ class LoopHost:
         """Run blocking (database) work off the loop."""
         return await self.loop.run_in_executor(self.pool, partial(fn, *args))
 
+    async def db_settled(self, fn: Callable[..., T], *args: Any) -> T:
+        """``db`` for work whose effect a cancel must be able to read: a cancel (a warm shutdown) waits for the
+        work to finish in its thread before it is raised, so what the work recorded is known, never half-known."""
+        work = self.loop.run_in_executor(self.pool, partial(fn, *args))
+        try:
+            return await asyncio.shield(work)
+        except asyncio.CancelledError:
+            await asyncio.wait([work])
+            raise
+
     def _run(self) -> None:
         asyncio.set_event_loop(self.loop)
         self.loop.run_forever()

@@ -53,7 +53,8 @@ async def _message(step: runner.Step, host: LoopHost) -> Outcome:
     # a send of unknown fate from an earlier attempt is never taken back, only one this attempt began
     ours = ctx.turn.message_state != MessageState.sending
     try:
-        early = await host.db(message.prepare, ctx)
+        # a stop in the middle of prepare must see whether it marked the turn `sending`, to take that back
+        early = await host.db_settled(message.prepare, ctx)
         if early is not None:
             return early
         try:

@@ -40,7 +40,21 @@ def wait_batch(stack: Up, batch_id: str, done, timeout: float, what: str) -> dic
         if done(batch):
             return batch
         time.sleep(0.5)
-    pytest.fail(f"{what} within {timeout:.0f} s: {batch_of(stack, batch_id)}\n{stack.output()[-3000:]}")
+    pytest.fail(f"{what} within {timeout:.0f} s: {batch_of(stack, batch_id)}\n{unfinished(stack, batch_id)}")
+
+
+def unfinished(stack: Up, batch_id: str) -> str:
+    """What a failure needs to be read: each unfinished job as the API shows it, and every log line naming it."""
+    page = httpx.get(f"{stack.api}/v1/batches/{batch_id}/jobs", headers=headers(stack), timeout=30).json()
+    lines = []
+    for job in page["data"]:
+        if job["status"] in ("succeeded", "failed", "canceled"):
+            continue
+        lines.append(str(job))
+        for log in sorted((stack.data_dir / "logs").glob("*.log*")):
+            text = log.read_text(errors="replace")
+            lines += [f"{log.name}: {line}" for line in text.splitlines() if job["id"] in line]
+    return "\n".join(lines)[-12000:] + "\n" + stack.output()[-3000:]
 
 
 def submit_batch(stack: Up, tmp_path: Path) -> str:
