@@ -92,6 +92,8 @@ async def _poll(step: runner.Step, host: LoopHost, limit: asyncio.Semaphore) -> 
     ctx = step.ctx
     async with limit:
         try:
+            if (nothing := render.unsubmitted(ctx)) is not None:
+                return step, nothing
             status = await host.aclient.get_render(ctx.turn.render_id or "", profile=ctx.job.profile)
             return step, render.polled(ctx, status)
         except Exception as exc:

@@ -6,6 +6,7 @@ upstream whether that id exists: one render per turn, never two.
 
 from __future__ import annotations
 
+import logging
 import time
 
 from services.worker.context import StepContext
@@ -15,6 +16,8 @@ from shared.nemo.errors import DuplicateRenderId, RenderNotFound
 from shared.nemo.wire import RenderStatus
 from shared.tables import Stage
 from shared.timeutil import as_utc, utcnow
+
+log = logging.getLogger(__name__)
 
 
 def new_render_id(job_id: str, seq: int) -> str:
@@ -64,7 +67,16 @@ def _poll_next(ctx: StepContext, turn: dict | None = None) -> Advance:
 
 
 def poll(ctx: StepContext) -> Outcome:
-    return polled(ctx, ctx.client.get_render(ctx.turn.render_id or "", profile=ctx.job.profile))
+    return unsubmitted(ctx) or polled(ctx, ctx.client.get_render(ctx.turn.render_id or "", profile=ctx.job.profile))
+
+
+def unsubmitted(ctx: StepContext) -> Outcome | None:
+    """A turn polled with no render on record was never submitted (the submit step records the id before the
+    request): submit it, rather than poll an empty id again and again."""
+    if ctx.turn.render_id:
+        return None
+    log.warning("render poll with no render on record: submitting the render")
+    return Advance(stage=Stage.render_submit, note="no render on record: submitting it")
 
 
 def polled(ctx: StepContext, status: RenderStatus) -> Outcome:
