@@ -40,7 +40,7 @@ class StepContext:
         """Take a slot of ``resource`` (streams, renders) for this job; the Throttle to return when there is none."""
         if self.pace is None:
             return None
-        grant = self.pace.acquire(resource, self.job.id, ttl_s)
+        grant = self.pace.acquire(resource, self.job.id, ttl_s, behind_line=True)  # no overtaking the line
         if grant:
             return None
         wait = None if grant.reason == "full" else grant.retry_after_s  # full: wait for the scheduler's grant

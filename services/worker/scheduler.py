@@ -49,6 +49,9 @@ LEADER_TTL_MS = 5000
 OPEN = [s for s in JobStatus if s not in TERMINAL_JOB_STATUSES]
 
 
+# The line marks (shared/pace/keys.py `line:<res>`) outlive a few rounds, not a scheduler that stopped.
+LINE_TTL_S = 2.0
+_lines: set[str] = set()  # resources this process last marked as having a line
 DEADLINES_EVERY_S = 1.0
 _deadlines_checked = 0.0
 
@@ -65,10 +68,12 @@ def tick(owner: str) -> None:
         _deadlines_checked = time.monotonic()
         expire_deadlines()
     queued, for_streams, for_renders = waiting()
-    if for_streams:
-        grant("streams", Stage.message)
-    if for_renders:
-        grant("renders", Stage.render_submit)
+    lines = (("streams", Stage.message, for_streams), ("renders", Stage.render_submit, for_renders))
+    for resource, stage, asked in lines:
+        if asked:
+            grant(resource, stage)
+        elif resource in _lines:
+            mark_line(resource, False)
     if queued:
         admit()
 
@@ -183,14 +188,26 @@ def _render(session: Session, job: Job) -> str | None:
 
 
 def grant(resource: str, stage: Stage) -> int:
-    """Give free ``resource`` slots to throttled jobs waiting to run ``stage``, tenants by deficit round robin."""
+    """Give free ``resource`` slots to throttled jobs waiting to run ``stage``, tenants by deficit round robin.
+    While some still wait, the line is marked: a job reaching ``stage`` then joins it instead of taking a slot
+    that frees up before the next round (which would let a tenant with many jobs overtake the round robin)."""
+    with session_scope() as session:
+        demands = _throttled_demands(session, stage)
+    waiting = sum(d.backlog for d in demands)
+    granted = _grant_free(resource, stage, demands) if waiting else 0
+    mark_line(resource, granted < waiting)
+    return granted
+
+
+def mark_line(resource: str, waiting: bool) -> None:
+    get_pace().mark_line(resource, waiting, LINE_TTL_S)
+    (_lines.add if waiting else _lines.discard)(resource)
+
+
+def _grant_free(resource: str, stage: Stage, demands: list[Demand]) -> int:
     pace = get_pace()
     free = pace.room(resource)
     if free <= 0:
-        return 0
-    with session_scope() as session:
-        demands = _throttled_demands(session, stage)
-    if not demands:
         return 0
     tenants = _drr(f"{resource}:{CREDENTIAL}", demands, free)
     granted = 0

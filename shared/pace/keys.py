@@ -7,6 +7,7 @@
 | ``aimd``          | hash   | per class: ``rate:``, ``cap:``, ``pause:`` (until), ``rok:``/``cok:`` success counts |
 | ``gcra``          | hash   | theoretical arrival times: ``tat:*`` (all calls) and ``tat:<class>``  |
 | ``stats``         | hash   | per class: ``429:`` seen and ``throttled:`` refusals                   |
+| ``line:<res>``    | string | present while jobs wait in the scheduler's line for the resource (TTL) |
 | ``released``      | set    | ``<res>:<holder>`` released while the state was missing (tombstones)   |
 | ``rebuild-lock``  | string | the token of the process rebuilding the state                          |
 
@@ -37,6 +38,9 @@ class Keys:
 
     def slots(self, resource: str) -> str:
         return f"{self.prefix}:slots:{resource}"
+
+    def line(self, resource: str) -> str:
+        return f"{self.prefix}:line:{resource}"
 
     @property
     def all_slots(self) -> list[str]:

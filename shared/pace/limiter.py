@@ -57,15 +57,24 @@ class Limiter:
         self._recovering: dict[str, bool] = {}
 
     # ---- held resources ---------------------------------------------------------------------------------
-    def acquire(self, resource: str, holder: str, ttl_s: float) -> Grant:
-        """A slot of ``resource`` for ``holder`` until ``ttl_s`` from now, or a refusal with a retry hint."""
+    def acquire(self, resource: str, holder: str, ttl_s: float, *, behind_line: bool = False) -> Grant:
+        """A slot of ``resource`` for ``holder`` until ``ttl_s`` from now, or a refusal with a retry hint.
+        ``behind_line``: a job asking for itself, refused ('full') while others wait in the scheduler's line (see
+        ``mark_line``), so it cannot overtake them; the scheduler's own grants pass False."""
         check_resource(resource)
         _check_ttl(ttl_s)
         cfg, cls = self.config, RESOURCE_CLASS[resource]
-        keys = [self.keys.epoch, self.keys.slots(resource), self.keys.aimd, self.keys.stats]
-        args = [holder, ttl_s, cfg.max_cap(resource), cls, cfg.busy_retry_s]
+        keys = [self.keys.epoch, self.keys.slots(resource), self.keys.aimd, self.keys.stats, self.keys.line(resource)]
+        args = [holder, ttl_s, cfg.max_cap(resource), cls, cfg.busy_retry_s, "1" if behind_line else "0"]
         reply = self._granting(lambda: self._scripts.acquire(keys=keys, args=args))
         return reply if isinstance(reply, Grant) else _grant(reply)
+
+    def mark_line(self, resource: str, waiting: bool, ttl_s: float) -> None:
+        """Say whether jobs wait in the scheduler's line for ``resource`` (for ``ttl_s``: a scheduler that stops
+        saying so lets newcomers take free slots directly again). Never raises."""
+        check_resource(resource)
+        key = self.keys.line(resource)
+        self._call(lambda: self.client.set(key, "1", px=int(ttl_s * 1000)) if waiting else self.client.delete(key))
 
     def renew(self, resource: str, holders: Iterable[str], ttl_s: float) -> list[str]:
         """Extend the slots of ``holders`` to ``ttl_s`` from now, in one round trip. Returns the holders that no

@@ -42,7 +42,9 @@ local function paused_until(aimd, cls)
 end
 """
 
-# KEYS: epoch, slots, aimd, stats.  ARGV: holder, ttl_s, max_cap, class, busy_retry_s
+# KEYS: epoch, slots, aimd, stats, line.  ARGV: holder, ttl_s, max_cap, class, busy_retry_s, behind_line
+# With behind_line '1', a newcomer is refused ('full') while the line key says jobs wait for the scheduler's
+# grants, even if a slot is free this instant: freed slots go through the scheduler's round robin.
 # A holder that asks again is checked like a newcomer that does not count itself: normally it keeps its slot
 # ('held'); if its class is paused, or the set is over the cap (a rebuild restored more than the cap, or a 429
 # cut it), it loses the slot: asking means "about to use it", and it may not.
@@ -61,6 +63,8 @@ elseif others >= cur_cap(KEYS[3], ARGV[4], tonumber(ARGV[3])) then
   refusal, hint = 'full', tonumber(ARGV[5])
   local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
   if first[2] and tonumber(first[2]) - now < hint then hint = tonumber(first[2]) - now end
+elseif not held and ARGV[6] == '1' and redis.call('EXISTS', KEYS[5]) == 1 then
+  refusal, hint = 'full', tonumber(ARGV[5])  -- others wait in the scheduler's line: join it, no overtaking
 end
 if refusal then
   if held then redis.call('ZREM', KEYS[2], ARGV[1]) end

@@ -102,3 +102,23 @@ def test_bad_arguments_are_refused_by_name(limiter_for) -> None:
         limiter.take("streams")
     with pytest.raises(ValueError, match="looks like a token"):
         type(limiter)(limiter.client, "nmv_abcdef123456", limiter.config)
+
+
+def test_a_newcomer_joins_the_line_instead_of_overtaking_it(limiter_for) -> None:
+    limiter = limiter_for(max_streams=2)
+    assert limiter.acquire("streams", "granted-earlier", 30, behind_line=True)
+    limiter.mark_line("streams", True, 0.5)  # the scheduler: jobs wait for a grant
+    refused = limiter.acquire("streams", "newcomer", 30, behind_line=True)
+    assert not refused and refused.reason is Reason.FULL, "a free slot, but others wait: join the line"
+    assert limiter.acquire("streams", "granted-earlier", 30, behind_line=True), "a holder keeps its slot"
+    assert limiter.acquire("streams", "scheduled", 30), "the scheduler's own grant passes"
+    limiter.release("streams", "scheduled")
+    limiter.mark_line("streams", False, 0.5)
+    assert limiter.acquire("streams", "newcomer", 30, behind_line=True), "no line: a free slot is taken"
+
+
+def test_a_line_no_scheduler_renews_runs_out(limiter_for) -> None:
+    limiter = limiter_for(max_streams=2)
+    limiter.mark_line("streams", True, 0.3)
+    assert not limiter.acquire("streams", "newcomer", 30, behind_line=True)
+    wait_until(lambda: bool(limiter.acquire("streams", "newcomer", 30, behind_line=True)), timeout=5)
