@@ -50,7 +50,7 @@ OPEN = [s for s in JobStatus if s not in TERMINAL_JOB_STATUSES]
 
 
 # The line marks (shared/pace/keys.py `line:<res>`) outlive a few rounds, not a scheduler that stopped.
-LINE_TTL_S = 2.0
+LINE_TTL_S = 5.0  # a round can take seconds on a loaded host; as long as the leader lease
 _lines: set[str] = set()  # resources this process last marked as having a line
 DEADLINES_EVERY_S = 1.0
 _deadlines_checked = 0.0
