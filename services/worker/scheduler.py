@@ -190,11 +190,17 @@ def _render(session: Session, job: Job) -> str | None:
 def grant(resource: str, stage: Stage) -> int:
     """Give free ``resource`` slots to throttled jobs waiting to run ``stage``, tenants by deficit round robin.
     While some still wait, the line is marked: a job reaching ``stage`` then joins it instead of taking a slot
-    that frees up before the next round (which would let a tenant with many jobs overtake the round robin)."""
+    that frees up before the next round (which would let a tenant with many jobs overtake the round robin).
+    Called when the round's EXISTS saw a job waiting; while every slot is taken (most rounds of a busy credential)
+    the line is marked without counting who waits."""
+    free = get_pace().room(resource)
+    if free <= 0:
+        mark_line(resource, True)
+        return 0
     with session_scope() as session:
         demands = _throttled_demands(session, stage)
     waiting = sum(d.backlog for d in demands)
-    granted = _grant_free(resource, stage, demands) if waiting else 0
+    granted = _grant_free(resource, stage, demands, free) if waiting else 0
     mark_line(resource, granted < waiting)
     return granted
 
@@ -204,11 +210,8 @@ def mark_line(resource: str, waiting: bool) -> None:
     (_lines.add if waiting else _lines.discard)(resource)
 
 
-def _grant_free(resource: str, stage: Stage, demands: list[Demand]) -> int:
+def _grant_free(resource: str, stage: Stage, demands: list[Demand], free: int) -> int:
     pace = get_pace()
-    free = pace.room(resource)
-    if free <= 0:
-        return 0
     tenants = _drr(f"{resource}:{CREDENTIAL}", demands, free)
     granted = 0
     settings = get_settings()
