@@ -11,6 +11,9 @@ ifeq ($(strip $(UV)),)
 UV := $(PYTHON) -m uv
 endif
 ARGS ?=
+# pytest-xdist processes for `make test` (0 runs the suite in this one process). Each has its own simulator, Redis,
+# PostgreSQL database and worker processes; most tests wait on real processes and timers, so three share two cores.
+TEST_WORKERS ?= 3
 
 .PHONY: run test lint uv
 
@@ -19,7 +22,7 @@ run: uv
 
 test: uv
 	NO_MKDOCS_2_WARNING=1 $(UV) run mkdocs build --strict --quiet --site-dir "$${TMPDIR:-/tmp}/reelmill-docs-check"
-	$(UV) run pytest -q --cov-fail-under=85 $(ARGS)
+	$(UV) run pytest -q -n $(TEST_WORKERS) --cov-fail-under=85 $(ARGS)
 
 lint: uv
 	$(UV) run ruff check .

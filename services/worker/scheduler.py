@@ -23,7 +23,8 @@ import logging
 import math
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
 from datetime import timedelta
 
 from sqlalchemy import func, select, update
@@ -46,6 +47,9 @@ log = logging.getLogger(__name__)
 BATCH = 500
 LEADER_KEY = "reelmill:scheduler:leader"
 LEADER_TTL_MS = 5000
+# Set by a replica for the length of its leader part of a round (from before it checks the lease): whoever takes
+# the lease over (a new leader, an operator, a test) can wait until no round that began under the old one runs.
+ROUND_KEY_PREFIX = "reelmill:scheduler:round:"
 OPEN = [s for s in JobStatus if s not in TERMINAL_JOB_STATUSES]
 
 
@@ -58,12 +62,16 @@ _deadlines_checked = 0.0
 
 def tick(owner: str) -> None:
     """One round: parked jobs on every replica; the rest on the leader, each part only when something waits for
-    it (one cheap query says what), so an idle round costs two statements and a Redis call."""
-    global _deadlines_checked
+    it (one cheap query says what), so an idle round costs two statements and a few Redis calls."""
     while dispatch_due() >= BATCH:
         pass
-    if not lead(owner):
-        return
+    with _round(owner):
+        if lead(owner):
+            _lead_round()
+
+
+def _lead_round() -> None:
+    global _deadlines_checked
     if time.monotonic() - _deadlines_checked >= DEADLINES_EVERY_S:
         _deadlines_checked = time.monotonic()
         expire_deadlines()
@@ -76,6 +84,19 @@ def tick(owner: str) -> None:
             mark_line(resource, False)
     if queued:
         admit()
+
+
+@contextmanager
+def _round(owner: str) -> Iterator[None]:
+    """Mark this replica's round as running (best effort: without Redis there is no lease to lead by either)."""
+    key = ROUND_KEY_PREFIX + owner
+    with suppress(Exception):
+        get_redis().set(key, "1", px=LEADER_TTL_MS)
+    try:
+        yield
+    finally:
+        with suppress(Exception):
+            get_redis().delete(key)
 
 
 def waiting() -> tuple[bool, bool, bool]:

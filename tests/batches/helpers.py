@@ -55,11 +55,14 @@ def recording() -> Iterator[Recorder]:
 def scheduler_held() -> Iterator[None]:
     """Hold the scheduler's lease for the test (services/worker/scheduler.py): a session-wide worker's scheduler
     then admits nothing, and the test admits by hand with `admit_now()`."""
-    from services.worker.scheduler import LEADER_KEY
+    from services.worker.scheduler import LEADER_KEY, ROUND_KEY_PREFIX
     from shared.redis_conn import get_redis
+    from tests.utils.waiting import wait_until
 
     client = get_redis()
     client.set(LEADER_KEY, "tests", px=600_000)
+    # a round the worker's scheduler began before the lease changed hands may still admit: let it end
+    wait_until(lambda: not list(client.scan_iter(f"{ROUND_KEY_PREFIX}*")), timeout=30)
     try:
         yield
     finally:
