@@ -38,6 +38,7 @@ from shared.domain.transitions import end_job
 from shared.nemo.upstream import CREDENTIAL, get_pace
 from shared.pace.fair import Demand, pick
 from shared.pace.fair_store import DrrStore
+from shared.pace.limiter import Limiter
 from shared.redis_conn import get_redis
 from shared.settings import get_settings
 from shared.tables import TERMINAL_JOB_STATUSES, Batch, BatchStatus, Job, JobStatus, JobTurn, Stage, Tenant
@@ -214,14 +215,15 @@ def grant(resource: str, stage: Stage) -> int:
     that frees up before the next round (which would let a tenant with many jobs overtake the round robin).
     Called when the round's EXISTS saw a job waiting; while every slot is taken (most rounds of a busy credential)
     the line is marked without counting who waits."""
-    free = get_pace().room(resource)
+    pace = get_pace()
+    free = pace.room(resource)
     if free <= 0:
         mark_line(resource, True)
         return 0
     with session_scope() as session:
         demands = _throttled_demands(session, stage)
     waiting = sum(d.backlog for d in demands)
-    granted = _grant_free(resource, stage, demands, free) if waiting else 0
+    granted = _grant_free(pace, resource, stage, demands, free) if waiting else 0
     mark_line(resource, granted < waiting)
     return granted
 
@@ -231,8 +233,7 @@ def mark_line(resource: str, waiting: bool) -> None:
     (_lines.add if waiting else _lines.discard)(resource)
 
 
-def _grant_free(resource: str, stage: Stage, demands: list[Demand], free: int) -> int:
-    pace = get_pace()
+def _grant_free(pace: Limiter, resource: str, stage: Stage, demands: list[Demand], free: int) -> int:
     tenants = _drr(f"{resource}:{CREDENTIAL}", demands, free)
     granted = 0
     settings = get_settings()

@@ -12,9 +12,11 @@ import httpx
 _HANDED_OUT: set[int] = set()
 # Under pytest-xdist each worker picks ports from its own band below the OS's ephemeral range (32768 and up on
 # Linux): a port one worker was handed but has not bound yet is never another worker's, nor a port the OS hands
-# out for bind(("", 0)) or an outgoing connection. A plain run (no worker id) asks the OS.
+# out for bind(("", 0)) or an outgoing connection. A plain run (no worker id), or a worker whose band would reach
+# the ephemeral range (more than five), asks the OS.
 _BAND = 4000
 _FIRST = 12000
+_EPHEMERAL = 32768
 
 
 def _band() -> range | None:
@@ -22,7 +24,7 @@ def _band() -> range | None:
     if not worker.startswith("gw"):
         return None
     start = _FIRST + int(worker[2:]) * _BAND
-    return range(start, start + _BAND)
+    return range(start, start + _BAND) if start + _BAND <= _EPHEMERAL else None
 
 
 def free_port() -> int:
