@@ -214,19 +214,34 @@ class Monkey(threading.Thread):
         self.errors: list[str] = []
         self.last_fault_at = 0.0
         self.rounds = 0
+        self.lock = threading.Lock()  # a fault and the supervisor's restarts never interleave
+        self.exited: Counter[str] = Counter()  # roles that exited on their own, restarted by `supervise`
 
     def run(self) -> None:
         step = 0
         while not self.stop_event.wait(self.every_s):
             action = ROUND[step % len(ROUND)]
             try:
-                getattr(self, action)()
+                with self.lock:
+                    getattr(self, action)()
                 self.done[action] += 1
             except Exception as exc:  # recorded: a fault that could not be made is part of the report
                 self.errors.append(f"{action}: {type(exc).__name__}: {exc}")
             self.last_fault_at = time.monotonic()
             step += 1
             self.rounds = step // len(ROUND)
+
+    def supervise(self) -> list[str]:
+        """Restart any role that exited on its own, as compose's `restart:` or Kubernetes would (a Celery worker
+        can exit on a broker connection lost mid-recovery); the report counts them."""
+        restarted = []
+        with self.lock:
+            for name, role in list(self.stack.roles.items()):
+                if role.popen.poll() is not None:
+                    self.stack.start_role(name)
+                    self.exited[name] += 1
+                    restarted.append(f"{name} (exit {role.popen.returncode})")
+        return restarted
 
     def _restart(self, role: str) -> None:
         self.stack.kill_role(role)
@@ -288,6 +303,8 @@ def watch(stack: ChaosStack, work: Workload, monkey: Monkey, args: argparse.Name
     submitting.start()
     while True:
         time.sleep(1.0)
+        for exited in monkey.supervise():
+            print(f"[{time.monotonic() - started:6.1f}s] {exited} exited on its own: restarted", flush=True)
         seen = look(stack, work)
         if seen is None:
             continue
@@ -339,6 +356,7 @@ def collect(stack: ChaosStack, work: Workload, monkey: Monkey, ended_at: float, 
         "upstream_faults_fired": counters["faults_fired"]["by_kind"],
         "process_faults": dict(monkey.done),
         "process_fault_errors": monkey.errors,
+        "roles_exited_on_their_own": dict(monkey.exited),
         "submit_retries": work.submit_retries,
         "makespan_s": round(ended_at - started, 1),
         "drain_s_after_last_fault": round(ended_at - monkey.last_fault_at, 1),
