@@ -20,20 +20,25 @@ from shared.tables import Job
 from tests.batches.helpers import KLING, batch_events, csv_of, jobs_of, post_batch
 from tests.utils import stack
 from tests.utils.stack import give_credits
+from tests.utils.waiting import wait_while_progressing
 
 pytestmark = pytest.mark.slow
 OPEN = ("queued", "starting", "processing")
 
 
-def wait_batch(api: Any, tenant: Any, batch_id: str, timeout: float = 240.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    batch: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        batch = api.get(f"/v1/batches/{batch_id}", headers=tenant.headers).json()
-        if batch["status"] in ("completed", "canceled") and batch["completed_at"]:
-            return batch
-        time.sleep(0.25)
-    pytest.fail(f"batch {batch_id} did not end in {timeout}s: {batch}")
+def wait_batch(api: Any, tenant: Any, batch_id: str, stall: float = 60.0) -> dict[str, Any]:
+    """The ended batch; fails when its counts stood still for ``stall`` seconds (a slow machine is not a stall)."""
+    last: dict[str, Any] = {}
+
+    def view() -> dict[str, Any]:
+        last.update(api.get(f"/v1/batches/{batch_id}", headers=tenant.headers).json())
+        return last
+
+    def ended() -> dict[str, Any] | None:
+        batch = view()
+        return dict(batch) if batch["status"] in ("completed", "canceled") and batch["completed_at"] else None
+
+    return wait_while_progressing(ended, lambda: dict(last.get("counts", {})), stall=stall, what=f"batch {batch_id}")
 
 
 def results(api: Any, tenant: Any, batch: dict[str, Any]) -> list[list[str]]:
