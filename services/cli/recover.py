@@ -39,6 +39,19 @@ def release_dead(data_dir: Path) -> list[Released]:
         return release_dead_leases(session, owners_of(socket.gethostname(), pids))
 
 
+def resend_held_by(settings: Settings, pid: int) -> int:
+    """A worker `up` started died and was started again: free the leases its process held and send their steps
+    now, not after the lease and `queue_grace_s` run out (the sweeper's way). Its unacknowledged messages stay
+    until the broker's visibility timeout (other workers run, so they cannot be told apart); the steps resent
+    here make them redundant, and a step that arrives twice finds its checkpoint. How many jobs were resent."""
+    with session_scope() as session:
+        released = release_dead_leases(session, owners_of(socket.gethostname(), [pid]))
+    dispatcher = CeleryDispatcher(create_celery(settings))
+    for job in released:
+        dispatcher.job(job.job_id, job.seq, job.stage)
+    return len(released)
+
+
 def restore_unacked(app_settings: Settings) -> int:
     """Put every taken-but-unacknowledged message back on its queue; how many. Only safe while no worker runs."""
     app = create_celery(app_settings)

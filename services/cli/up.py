@@ -4,7 +4,8 @@ Start order: the data dir (0700, locked: one `up` per data dir), the embedded Re
 set: password, persistence in the data dir), migrations and the dev key (in this process), recovery of what the
 last run left (services/cli/recover.py), the simulator (--sim), the API, the three workers (steps, streams,
 webhooks), beat, Flower; then the banner, then one line per job event. Children's output goes to
-`<data_dir>/logs/<role>.log` (errors are also shown). Stop order: the API first (no new jobs), beat (no new sweeps),
+`<data_dir>/logs/<role>.log` (errors are also shown). A child that dies is started again (services/cli/restarts.py).
+Stop order: the API first (no new jobs), beat (no new sweeps),
 the workers (warm shutdown: running steps finish), Flower, the simulator, Redis last (it saves its data).
 """
 
@@ -27,7 +28,8 @@ from typing import Any
 import typer
 
 from services.cli import datadir, recover
-from services.cli.supervisor import Child, ChildSpec, Supervisor, describe_exit
+from services.cli.restarts import RestartPolicy, Restarts, explain_death, keep_running
+from services.cli.supervisor import Child, ChildSpec, Supervisor
 from services.cli.up_banner import Shown, banner, cli_invocation, dev_switches
 from services.cli.up_events import EventTail
 from shared import embedded_redis
@@ -49,6 +51,7 @@ SIM_TIME_SCALE = "0.05"
 SIM_RENDER_POLL_S = 2.0
 SIM_ANONYMOUS_CREDITS = 100_000
 HURRY_AFTER_S = 1.0
+RESTARTS = RestartPolicy()  # a child that dies is started again; five deaths of one role in 2 min stop `up`
 ADDRESS = re.compile(r"^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.\-]+):(\d{1,5})$")
 IMPORTANT = re.compile(r'^\S+ (ERROR|CRITICAL) |"level": "(ERROR|CRITICAL)"')
 
@@ -201,21 +204,13 @@ def tcp_answers(host: str, port: int) -> bool:
         return False
 
 
-def explain_death(sup: Supervisor, child: Child, when: str) -> str:
-    """Show the dead child's last lines (they are in its log file too); the sentence that says what happened."""
-    code = describe_exit(child.reap())
-    for line in list(child.tail)[-10:]:
-        sup.say(child.role, line)
-    return f"{child.role} exited {when} ({code}); its log: {sup.log_dir / (child.role + '.log')}"
-
-
 def wait_ready(sup: Supervisor, child: Child, check: Callable[[], bool], stop: threading.Event) -> None:
     """Until ``check()`` passes; StartFailed if a child died or the wait timed out, StopRequested on a signal."""
     deadline = time.monotonic() + START_TIMEOUT_S
     while not check():
         dead = sup.first_dead()
         if dead is not None:
-            raise StartFailed(explain_death(sup, dead, "during start-up"))
+            raise StartFailed(explain_death(sup, dead.role, "during start-up"))
         if stop.is_set():
             raise StopRequested
         if time.monotonic() > deadline:
@@ -344,6 +339,7 @@ class Run:
     data_dir: Path
     sup: Supervisor
     stop: threading.Event
+    broker_settings: Settings | None = None  # the settings that reach the broker the children use
 
     def broker(self) -> tuple[Settings, bool]:
         """Start the embedded Redis unless one is configured; the settings that reach it, and whether it is ours."""
@@ -380,25 +376,39 @@ class Run:
 
     def start(self) -> None:
         broker, embedded = self.broker()
+        self.broker_settings = broker
         key = prepare_database(self.settings)
         self.recover(broker, embedded)
         start_apps(self.sup, self.opts, self.stop)
-        datadir.record_workers(self.data_dir, [self.sup.children[r].proc.pid for r in WORKERS])
+        self.record_workers()
         api = http_url(self.opts.host, self.opts.port)
         datadir.record_running(self.data_dir, api, external_database=bool(self.settings.database_url))
         child = self.settings.model_copy(update=child_overrides(self.settings, self.opts))
         self.sup.announce(banner(self.shown(key), dev_switches(child)))
         EventTail(lambda line: self.sup.say(time.strftime("%H:%M:%S"), line), self.stop).start()
 
+    def record_workers(self) -> None:
+        """The workers' pids, for the next `up` to resend what a worker that died with it still held."""
+        datadir.record_workers(self.data_dir, [self.sup.children[r].proc.pid for r in WORKERS])
+
     def watch(self) -> int:
-        """0 when asked to stop, 1 when a child died."""
-        while not self.stop.wait(0.2):
-            dead = self.sup.first_dead()
-            if dead is not None:
-                self.sup.say("reelmill", f"{explain_death(self.sup, dead, 'unexpectedly')}; stopping everything")
-                return 1
-        self.sup.say("reelmill", "stopping: api, beat, workers (warm), flower, sim, redis")
-        return 0
+        """0 when asked to stop; 1 when a child kept dying (one that dies now and then is started again)."""
+        code = keep_running(self.sup, self.stop, Restarts(RESTARTS), self.started_again)
+        if code == 0:
+            self.sup.say("reelmill", "stopping: api, beat, workers (warm), flower, sim, redis")
+        return code
+
+    def started_again(self, role: str, old_pid: int) -> None:
+        if role not in WORKERS:
+            return
+        self.record_workers()
+        try:
+            resent = recover.resend_held_by(self.broker_settings or self.settings, old_pid)
+        except Exception as exc:  # the sweeper resends them once their leases run out
+            self.sup.say("reelmill", f"could not resend {role}'s jobs at once ({type(exc).__name__})")
+            return
+        if resent:
+            self.sup.say("reelmill", f"{resent} jobs {role} held were sent again")
 
 
 def parse_receivers(values: list[str]) -> tuple[str, ...]:

@@ -295,10 +295,23 @@ def test_one_up_per_data_dir_and_keys_find_the_running_one(running: Up, tmp_path
 
 
 @pytest.mark.slow
-def test_a_child_dying_stops_everything(running: Up) -> None:
+def test_a_child_that_dies_is_started_again(running: Up) -> None:
+    """As compose's restart policy would: the others go on, the new worker's pid is recorded for the next `up`."""
+    beat, steps = running.child(" beat"), running.child("--queues steps ")
+    beat.kill()
+    steps.kill()
+    running.wait_for("beat started again")
+    running.wait_for("worker-steps started again")
+    out = running.output()
+    assert "beat exited unexpectedly (killed by SIGKILL); its log: " in out
+    assert "logs/beat.log; starting it again in 1 s" in out
+    assert running.child(" beat").pid != beat.pid
+    new_steps = running.child("--queues steps ")
+    assert new_steps.pid != steps.pid
+    recorded = {w["pid"] for w in json.loads((running.data_dir / "workers.json").read_text())}
+    assert new_steps.pid in recorded and steps.pid not in recorded
+    assert httpx.get(f"{running.api}/readyz").json()["checks"] == {"database": "ok", "redis": "ok"}
     children = running.descendants()
-    running.child(" beat").kill()
-    assert running.wait(60) == 1
-    assert "beat exited unexpectedly (killed by SIGKILL); its log: " in running.output()
-    assert "logs/beat.log; stopping everything" in running.output()
+    running.signal(signal.SIGINT)
+    assert running.wait(60) == 0
     assert gone(children) == []
