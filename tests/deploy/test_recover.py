@@ -146,3 +146,19 @@ def test_a_message_a_killed_worker_took_is_back_on_its_queue(tmp_path: Path) -> 
         assert recover.restore_unacked(Settings(redis_url=broker.url)) == 1
         assert client.llen("steps") == 1 and client.hlen("unacked") == 0
         client.close()
+
+
+def test_a_worker_started_again_has_the_jobs_its_dead_process_held_sent_at_once(tenant_id: str) -> None:
+    """Mid-run (services/cli/restarts.py): only the dead process's jobs, not those of workers still running."""
+    gone = finished_pid()
+    held = add_job(tenant_id, f"{HOST}:{gone}:0badf00d", seq=5)
+    other = add_job(tenant_id, f"{HOST}:1:cafe0000")
+    with EmbeddedRedis() as broker:
+        assert recover.resend_held_by(Settings(redis_url=broker.url), gone) == 1
+        client = redis.Redis.from_url(broker.url)
+        assert client.llen("steps") == 1
+        body = json.loads(client.lindex("steps", 0))
+        assert json.loads(base64.b64decode(body["body"]))[0] == [held, 5]
+        client.close()
+    assert lease_of(held)[0] is None
+    assert lease_of(other)[0] is not None
