@@ -28,6 +28,7 @@ from shared.timeutil import as_utc, utcnow
 class Created:
     job: Job
     created: bool  # False when an Idempotency-Key replayed an earlier job
+    turns: tuple[JobTurn, ...] = ()  # a new job's turns, as written (none for a replay)
 
 
 def new_job_row(tenant_id: str, spec: JobSpec, **extra: Any) -> Job:
@@ -76,22 +77,23 @@ def create_job(
     )
     if cancel_after_s is not None:
         job.deadline_at = job.created_at + timedelta(seconds=cancel_after_s)
+    turns = tuple(turn_rows(job.id, spec))
     if idempotency_key is None:
         session.add(job)
-        session.add_all(turn_rows(job.id, spec))
+        session.add_all(turns)
     else:  # two requests with one key may race: the unique index decides, the loser replays the winner
         try:
             with session.begin_nested():
                 session.add(job)
                 session.flush()
-                session.add_all(turn_rows(job.id, spec))
+                session.add_all(turns)
                 session.flush()
         except IntegrityError:
             existing = _by_idempotency_key(session, tenant_id, idempotency_key)
             if existing is None:
                 raise
             return _replay(existing, request_hash)
-    return Created(job=job, created=True)
+    return Created(job=job, created=True, turns=turns)
 
 
 def enqueue_after_commit(session: Session, job: Job) -> None:

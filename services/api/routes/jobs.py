@@ -27,7 +27,7 @@ from shared.domain.job_input import JobSpec
 from shared.domain.jobs import cancel_job, create_job, get_job, list_jobs
 from shared.domain.priority import cancel_after_s
 from shared.domain.queue_position import page_positions
-from shared.domain.views import job_public, load_public, turns_for
+from shared.domain.views import created_public, job_public, load_public, turns_for
 from shared.settings import get_settings
 from shared.tables import Job, JobStatus
 
@@ -103,8 +103,13 @@ async def create(
             made = create_job(
                 session, tenant.id, spec, idempotency_key=idempotency_key, files=files, cancel_after_s=deadline_s
             )
+            # read before the commit, in the same transaction: the view is what commits, and no second
+            # transaction (nor its rollback) is begun to read it back
+            if made.created:
+                view = created_public(session, made.job, made.turns)
+            else:
+                view = load_public(session, made.job, position=True)
             session.commit()
-            view = load_public(session, made.job, position=True)
             return view, made.created, JobStatus(made.job.status).terminal
 
     try:
