@@ -8,19 +8,19 @@ starts them (services/worker/scheduler.py `_pick_jobs` / `_share_out`):
 
 A tenant's position counts only its own jobs: other tenants share the capacity by weight (docs/pacing.md). A batch
 held at its `max_in_flight` lets the jobs after it pass, so the position is a place in line, not a time. None once
-the job started, ended, or while its batch is paused. Computed in one statement (window functions) for one job or
-a whole page.
+the job started, ended, or while its batch is paused. A page's positions come from one statement that ranks the
+tenant's waiting jobs (window functions); one job's from one aggregate per flow, which needs no sort.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, tuple_
 from sqlmodel import Session
 
 from shared.domain.tenant_shares import waiting_to_start
-from shared.tables import Batch, Job, JobStatus, Stage
+from shared.tables import Batch, BatchStatus, Job, JobStatus, Stage
 
 
 def may_wait(job: Job) -> bool:
@@ -55,9 +55,42 @@ def queue_positions(session: Session, tenant_id: str, job_ids: Iterable[str]) ->
 
 
 def queue_position(session: Session, job: Job) -> int | None:
+    """One job's position (`POST /v1/jobs`, `GET /v1/jobs/{id}`), from one aggregate per flow instead of ranking
+    every waiting job: the same answer as ``queue_positions``, without its two sorts of the tenant's whole backlog
+    (about 20 ms at 5,000 waiting jobs on PostgreSQL, which every POST paid)."""
     if not may_wait(job):
         return None
-    return queue_positions(session, job.tenant_id, [job.id]).get(job.id)
+    line = -1 if job.batch_line is None else job.batch_line  # singles have no line: they rank by priority, then id
+    ahead_in_flow = tuple_(Job.priority, func.coalesce(Job.batch_line, -1), Job.id) < tuple_(job.priority, line, job.id)
+    same_flow = Job.batch_id.is_(None) if job.batch_id is None else Job.batch_id == job.batch_id
+    per_flow = (  # grouped first, so the batch's state is looked up once per flow, not once per job
+        select(
+            Job.batch_id.label("batch_id"),
+            func.count().label("waiting"),
+            func.min(Job.priority).label("priority"),
+            func.min(Job.id).label("head"),
+            func.count().filter(same_flow & ahead_in_flow).label("ahead"),
+            func.count().filter(Job.id == job.id).label("mine"),
+        )
+        .where(Job.tenant_id == job.tenant_id, Job.stage == Stage.queued, Job.status == JobStatus.queued)
+        .group_by(Job.batch_id)
+        .subquery()
+    )
+    startable = per_flow.c.batch_id.is_(None) | Batch.status.in_([BatchStatus.queued, BatchStatus.running])
+    flows = session.execute(select(per_flow).outerjoin(Batch, Batch.id == per_flow.c.batch_id).where(startable)).all()
+    mine = next((f for f in flows if f[0] == job.batch_id), None)
+    if mine is None or not mine[5]:
+        return None  # it started, ended, or its batch is paused since the job was read
+    own_priority, own_head, turn = mine[2], mine[3], mine[4] + 1
+    place = turn
+    for batch_id, count, priority, head, _, _ in flows:
+        if batch_id == job.batch_id:
+            continue
+        if priority < own_priority:  # a flow of a higher priority goes first, all of it
+            place += count
+        elif priority == own_priority:  # flows of one priority take turns, the oldest head first in each round
+            place += min(count, turn - 1) + (1 if count >= turn and head < own_head else 0)
+    return int(place)
 
 
 def page_positions(session: Session, jobs: Iterable[Job]) -> dict[str, int]:

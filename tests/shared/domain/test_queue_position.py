@@ -99,3 +99,36 @@ def test_started_paused_and_other_tenants_jobs_have_no_place(queue: Queue) -> No
             assert queue_positions(session, other.tenant_id, [theirs]) == {theirs: 1}
     finally:
         end_open_jobs(other.tenant_name)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_one_jobs_position_agrees_with_the_ranking_of_the_whole_queue(queue: Queue, seed: int) -> None:
+    """`queue_position` (one job: an aggregate per flow) against `queue_positions` (every waiting job ranked),
+    on a random mix of batches and single jobs of mixed priorities, a paused batch and a started job."""
+    import random
+
+    rng = random.Random(seed)
+    levels = ("high", "normal", "low")
+    batches = [queue.batch(rng.choice(levels)) for _ in range(4)]
+    paused = queue.batch("normal", BatchStatus.paused)
+    lines = dict.fromkeys([*batches, paused], 0)
+    ids = []
+    for i in range(40):
+        flow = rng.choice([None, None, *batches, paused])
+        if flow is not None:
+            lines[flow] += 1
+        ids.append(queue.job(f"j{i}", rng.choice(levels), batch=flow, line=lines[flow] if flow else None))
+    with session_scope() as session:
+        started = session.get(Job, ids[7])
+        started.stage, started.status = Stage.session, JobStatus.processing
+        session.add(started)
+    with session_scope() as session:
+        ranked = queue_positions(session, queue.tenant_id, ids)
+        one_by_one = {}
+        for job_id in ids:
+            place = queue_position(session, session.get(Job, job_id))
+            if place is not None:
+                one_by_one[job_id] = place
+    assert one_by_one == ranked
+    assert sorted(ranked.values()) == list(range(1, len(ranked) + 1))
+    assert ids[7] not in ranked and len(ranked) < len(ids)  # the started job, the paused batch's jobs
