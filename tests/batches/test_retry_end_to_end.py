@@ -19,7 +19,7 @@ def test_a_batch_with_failed_rows_is_retried_to_success(stack_ready, tenant, sim
     sim.fault("render_submit", "http_402", times=2)
     resp = post_batch(api, tenant, csv_of([f"A fox number {i},row-{i}" for i in range(4)]), max_in_flight="4")
     assert resp.status_code == 201, resp.text
-    first = wait_batch(api, tenant, resp.json()["id"], timeout=120)
+    first = wait_batch(api, tenant, resp.json()["id"])
     assert (first["status"], first["counts"]["failed"], first["counts"]["succeeded"]) == ("completed", 2, 2), first
     before = {row[0]: row for row in results(api, tenant, first)[1:]}
     failed = sorted((line, row[1]) for line, row in before.items() if row[2] == "failed")
@@ -29,7 +29,7 @@ def test_a_batch_with_failed_rows_is_retried_to_success(stack_ready, tenant, sim
 
     resp = api.post(f"/v1/batches/{first['id']}/retry", headers=tenant.headers)
     assert resp.status_code == 201, resp.text
-    retry = wait_batch(api, tenant, resp.json()["id"], timeout=120)
+    retry = wait_batch(api, tenant, resp.json()["id"])
     assert retry["status"] == "completed" and retry["retry_of"] == first["id"]
     assert retry["counts"]["succeeded"] == 2 and retry["total"] == 2, retry
     rows = results(api, tenant, retry)[1:]
