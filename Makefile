@@ -13,6 +13,7 @@ endif
 ARGS ?=
 # pytest-xdist processes for `make test` (0 runs the suite in this one process). Each has its own simulator, Redis,
 # PostgreSQL database and worker processes; most tests wait on real processes and timers, so three share two cores.
+# The CPU-heavy, timing-sensitive tests (`@pytest.mark.heavy`) take a lock so that two never run side by side.
 TEST_WORKERS ?= 3
 
 .PHONY: run test lint uv

@@ -14,8 +14,18 @@ from tests.utils import stack
 stack.prepare_env()  # before any reelmill module reads its settings
 
 pytest_plugins = ["tests.utils.fixtures"]  # the stack's fixtures: database, redis_url, services, api, tenant, ...
+from tests.utils.heavy import one_at_a_time  # noqa: E402
 from tests.utils.net import wait_http  # noqa: E402
 from tests.utils.sim_admin import SimAdmin  # noqa: E402
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)  # outside pytest-timeout's wrapper: the wait is not timed
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    if item.get_closest_marker("heavy") is None:
+        yield
+        return
+    with one_at_a_time():
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -51,6 +51,8 @@ def fuzzed(database: str, redis_url: str, sim_url: str, sim) -> ServedApi:
     api.stop()
 
 
+@pytest.mark.heavy  # never beside another heavy test (tests/utils/heavy.py)
+@pytest.mark.timeout(900)  # CPU-bound: about a minute on an idle machine, several on a busy one
 def test_schemathesis_finds_no_server_error_and_every_response_conforms(fuzzed: ServedApi, tmp_path: Path) -> None:
     tenant = stack.new_tenant("fuzz")
     config = tmp_path / "schemathesis.toml"

@@ -43,7 +43,7 @@ class Moto:
             stderr=subprocess.STDOUT,
         )
         log.close()
-        wait_http(f"{self.url}/moto-api/", timeout=30, proc=self.proc)
+        wait_http(f"{self.url}/moto-api/", timeout=120, proc=self.proc)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -74,6 +74,8 @@ def started_count(batch_id: str) -> int:
         )
 
 
+@pytest.mark.heavy  # never beside another heavy test (tests/utils/heavy.py)
+@pytest.mark.timeout(1200)  # it fails sooner if the batch stops moving (wait_batch)
 def test_a_thousand_rows_end_to_end_with_results_line_by_line(stack_ready, tenant, credits) -> None:
     api = stack_ready
     lines = ["prompt,profile,external_id,quality,meta_row"]

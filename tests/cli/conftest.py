@@ -22,7 +22,7 @@ def api_server(database: str, redis_url: str) -> Iterator[str]:
     proc = stack.start_process("api", ["api", "--host", "127.0.0.1", "--port", str(port)])
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_http(f"{url}/healthz", timeout=30, proc=proc.popen)
+        wait_http(f"{url}/healthz", timeout=120, proc=proc.popen)
         yield url
     finally:
         proc.stop()

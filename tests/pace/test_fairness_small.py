@@ -18,6 +18,7 @@ from tests.utils.stack import ROOT
 pytestmark = pytest.mark.slow
 
 
+@pytest.mark.heavy  # never beside another heavy test (tests/utils/heavy.py)
 @pytest.mark.timeout(600)  # about 2 minutes on two busy cores, most of it starting the processes
 def test_fairness_small(tmp_path: Path) -> None:
     out = tmp_path / "fairness.json"

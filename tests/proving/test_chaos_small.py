@@ -20,6 +20,7 @@ PROCESS_FAULTS = {"kill_streams", "flushall", "kill_steps", "kill_api", "restart
 }
 
 
+@pytest.mark.heavy  # never beside another heavy test (tests/utils/heavy.py)
 @pytest.mark.timeout(1200)  # a few minutes on two busy cores; the benchmark stops its own processes at 900 s
 def test_chaos_small(tmp_path: Path) -> None:
     out = tmp_path / "chaos.json"
