@@ -98,9 +98,25 @@ def claim(job_id: str, seq: int, owner: str) -> Step | None:
         job = lease.claim(session, job_id, seq, owner)
         if job is None:
             return None
+        resumed = _resume_claimed(session, job)
         turns = list(session.exec(select(JobTurn).where(JobTurn.job_id == job_id).order_by(JobTurn.seq)))
         session.expunge_all()
+    if resumed is not None:
+        job.stage, job.resume_stage = resumed, None
     return make_step(job, turns, owner)
+
+
+def _resume_claimed(session: Session, job: Job) -> Stage | None:
+    """A throttled job (granted its slot, or due after a wait) leaves `throttled` in the database as it is claimed,
+    in the claim's transaction, not when its step ends: a job streaming on a granted slot must not look like one
+    waiting in the scheduler's line for a slot (the API, the line's measure), and the pace's rebuild after a Redis
+    flush counts it among the streams only at stage `message`. The stage it resumes, or None."""
+    if job.stage != S.throttled:
+        return None
+    stage = Stage(job.resume_stage or S.session)
+    session.execute(update(_JOBS).where(_JOBS.c.id == job.id).values(stage=stage, resume_stage=None))
+    job_event(session, job, "job.stage", {"stage": stage.value})
+    return stage
 
 
 def make_step(job: Job, turns: list[JobTurn], owner: str) -> Step:

@@ -32,6 +32,7 @@ from shared.tables import MessageState, Stage
 from shared.timeutil import as_utc, utcnow
 
 log = logging.getLogger(__name__)
+KEEP_SLOT_WAIT_S = 5.0  # a pace wait up to this long keeps the job's stream slot (see `prepare`)
 
 
 class StreamCanceled(Exception):
@@ -78,6 +79,13 @@ def prepare(ctx: StepContext) -> Outcome | None:
             message_attempts=turn.message_attempts + 1,
             message_sent_at=utcnow(),
         )
+    except Paced as exc:
+        # A short wait for the call rate keeps the slot: the job comes back within it and finds it held. Given
+        # back, the slot would go to the next in the scheduler's line and this job would queue again behind the
+        # whole line, its tenant's turn spent for nothing (a round's grants all call at once and some must wait).
+        if exc.retry_after is None or exc.retry_after > KEEP_SLOT_WAIT_S:
+            ctx.let_go("streams")
+        raise
     except BaseException:
         ctx.let_go("streams")  # the slot goes back at once, not when its time-to-live runs out
         raise

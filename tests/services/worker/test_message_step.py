@@ -10,6 +10,7 @@ import pytest
 
 from services.worker.outcome import Advance, RetryAfter
 from services.worker.steps import message
+from shared.ids import new_id
 from shared.nemo.draft import EMPTY_DRAFT, draft_fingerprint
 from shared.nemo.errors import NemoError, RateLimited, UpstreamUnavailable
 from shared.tables import MessageState, Stage
@@ -135,3 +136,55 @@ def test_a_send_the_pace_held_back_is_not_an_attempt(client, sim):
     client.pace = None
     message.message(ctx)
     assert ctx.turn.message_attempts == 1 and len(sim.session(ctx.job.session_id)["messages"]) == 1
+
+
+class _Briefly:
+    """A pace that holds every call back for ``wait_s`` (a round's grants all calling at once)."""
+
+    def __init__(self, wait_s: float) -> None:
+        self.wait_s = wait_s
+
+    def take(self, cls: str) -> float:
+        return self.wait_s
+
+
+@pytest.fixture()
+def granted(client, redis_url):
+    """A job at its message step holding the stream slot the scheduler granted it (the only one), with others
+    waiting in the scheduler's line."""
+    import redis
+
+    from shared.pace import Limiter, PaceConfig
+
+    conn = redis.Redis.from_url(redis_url)
+    pace = Limiter(conn, f"t-{new_id('c')[-12:]}", PaceConfig(max_streams=1), rebuild=lambda cred: {})
+    ctx = fresh(client)
+    ctx.pace = pace
+    assert pace.acquire("streams", ctx.job.id, 30)  # the scheduler's grant
+    pace.mark_line("streams", True, 30)
+    yield ctx, pace
+    conn.close()
+
+
+def test_a_short_pace_wait_keeps_the_granted_stream_slot(client, sim, granted):
+    from shared.nemo.errors import Paced
+
+    ctx, pace = granted
+    client.pace = _Briefly(0.01)
+    with pytest.raises(Paced):
+        message.message(ctx)
+    assert not pace.acquire("streams", "job_next_in_line", 30), "the slot stayed the job's"
+    client.pace = None
+    outcome = message.message(ctx)  # back after its wait: the slot is still its own, the line is not rejoined
+    assert isinstance(outcome, Advance), outcome
+    assert len(sim.session(ctx.job.session_id)["messages"]) == 1
+
+
+def test_a_long_pace_wait_gives_the_stream_slot_back(client, sim, granted):
+    from shared.nemo.errors import Paced
+
+    ctx, pace = granted
+    client.pace = _Briefly(message.KEEP_SLOT_WAIT_S + 1)
+    with pytest.raises(Paced):
+        message.message(ctx)
+    assert pace.acquire("streams", "job_next_in_line", 30), "the slot went to the line meanwhile"
