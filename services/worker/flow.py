@@ -150,6 +150,13 @@ def same_lane(a: Stage, b: Stage) -> bool:
     return (a in STREAM_STAGES) == (b in STREAM_STAGES)
 
 
+def runs_here_after_loop(stage: Stage) -> bool:
+    """Whether a stage due now may run in the streams worker's database threads after an outcome reached on its
+    event loop. Not a stream, and not `throttled`: a job whose 429 pause is already over (an HTTP-date
+    `Retry-After` in the past) goes through its queue, and the claim there resumes its stage."""
+    return stage not in STREAM_STAGES and stage != S.throttled
+
+
 def queue_stage(stage: Stage, resume_stage: Stage | None) -> Stage:
     """The stage whose queue a job is sent to: a throttled job goes where it resumes."""
     return resume_stage if stage == S.throttled and resume_stage else stage

@@ -31,7 +31,6 @@ from shared.nemo.client import one_pace_per_step
 from shared.nemo.upstream import get_pace, paced_client
 from shared.settings import get_settings
 from shared.tables import Job, JobTurn, Stage
-from shared.taskq.queues import STREAM_STAGES
 from shared.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -185,7 +184,7 @@ def apply(step: Step, outcome: Outcome, *, keep_short: bool = False) -> Step | N
     if step.resumed is not None:
         plan.events.insert(0, ("job.stage", {"stage": step.resumed.value}))
         step.resumed = None
-    if keep_short and plan.then == flow.Then.DISPATCH and plan.wait_s <= 0 and job.stage not in STREAM_STAGES:
+    if keep_short and plan.then == flow.Then.DISPATCH and plan.wait_s <= 0 and flow.runs_here_after_loop(job.stage):
         plan.then = flow.Then.RUN_HERE
     job.step_seq = seq + 1
     set_lease(job, plan, ctx.owner, now)
