@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -19,9 +21,25 @@ JsonType = JSON().with_variant(JSONB(), "postgresql")
 JsonNullableType = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 
 
+def _factory(make: Callable[[], Any]) -> Callable[[], Any]:
+    """``make`` as a default factory whose signature is known in advance. SQLModel builds a table row through
+    pydantic's `FieldInfo.get_default`, which inspects the factory's signature on every call, and for a builtin
+    such as `list` or `dict` that means parsing its text signature (tokenize, compile) only to fail: about 80% of
+    the time to build a row (0.8 ms of a JobTurn's 1 ms), paid for every job posted and every event written."""
+
+    def factory() -> Any:
+        return make()
+
+    factory.__signature__ = inspect.Signature()  # type: ignore[attr-defined]
+    return factory
+
+
+_NOW = _factory(utcnow)
+
+
 def ts(*, nullable: bool = True, index: bool = False, now: bool = False) -> Any:
     """An aware timestamp column; ``now`` gives it the creation time as default."""
-    kwargs: dict[str, Any] = {"default_factory": utcnow} if now else {"default": None}
+    kwargs: dict[str, Any] = {"default_factory": _NOW} if now else {"default": None}
     return Field(sa_column=Column(DateTime(timezone=True), nullable=nullable, index=index), **kwargs)
 
 
@@ -35,7 +53,7 @@ def enum_col(kind: type[StrEnum], default: StrEnum | None, *, length: int = 16, 
 def json_col(default_factory: Any = dict, *, name: str | None = None, nullable: bool = False) -> Any:
     kind = JsonNullableType if nullable else JsonType
     col = Column(name, kind, nullable=nullable) if name else Column(kind, nullable=nullable)
-    return Field(default_factory=default_factory, sa_column=col)
+    return Field(default_factory=_factory(default_factory), sa_column=col)
 
 
 def aware(value: datetime | None) -> datetime | None:
