@@ -7,8 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select, update
-
+from services.worker import statements
 from services.worker.outcome import Cancel, Throttle
 from shared.db import session_scope
 from shared.domain.priority import DEADLINE_MESSAGE
@@ -75,14 +74,10 @@ class StepContext:
     def checkpoint(self, **turn_fields: Any) -> None:
         """Write fields of the current turn now (e.g. a render id before the render is submitted): one UPDATE that
         only lands while this worker still holds the job's lease for this step."""
-        still_ours = (
-            select(Job.id)
-            .where(Job.id == self.job.id, Job.lease_owner == self.owner, Job.step_seq == self.job.step_seq)
-            .exists()
-        )
+        where = {"w_id": self.turn.id, "w_job": self.job.id, "w_owner": self.owner, "w_seq": self.job.step_seq}
         with session_scope() as session:
-            written = session.exec(  # type: ignore[call-overload]
-                update(JobTurn).where(JobTurn.id == self.turn.id, still_ours).values(**turn_fields)
+            written = session.execute(
+                statements.turn_checkpoint(tuple(turn_fields)), where | statements.set_params(turn_fields)
             ).rowcount
         if written != 1:
             raise LeaseLost(self.job.id)

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from functools import cache
 
-from sqlalchemy import or_, update
+from sqlalchemy import bindparam, or_, update
 from sqlmodel import Session
 
 from shared.db import session_scope
@@ -45,18 +45,24 @@ def claim(session: Session, job_id: str, seq: int, owner: str) -> Job | None:
     """Take the lease for step ``seq`` of the job, in the caller's transaction; the claimed row, or None when the
     task is stale (another seq), the job ended, or another worker holds a live lease."""
     now = utcnow()
-    stmt = (
-        update(Job)
-        .where(
-            Job.id == job_id,
-            Job.step_seq == seq,
-            Job.status.not_in(_TERMINAL),
-            or_(Job.lease_owner.is_(None), Job.lease_until < now),
-        )
-        .values(lease_owner=owner, lease_until=now + timedelta(seconds=get_settings().lease_s))
-        .returning(Job)
+    until = now + timedelta(seconds=get_settings().lease_s)
+    params = {"w_id": job_id, "w_seq": seq, "w_now": now, "v_owner": owner, "v_until": until}
+    return session.execute(_CLAIM, params).scalars().first()
+
+
+_until = Job.__table__.c.lease_until.type  # type: ignore[attr-defined]
+# built once: only the values change from one claim to the next (services/worker/statements.py says why)
+_CLAIM = (
+    update(Job)
+    .where(
+        Job.id == bindparam("w_id"),
+        Job.step_seq == bindparam("w_seq"),
+        Job.status.not_in(_TERMINAL),
+        or_(Job.lease_owner.is_(None), Job.lease_until < bindparam("w_now", type_=_until)),
     )
-    return session.execute(stmt).scalars().first()
+    .values(lease_owner=bindparam("v_owner"), lease_until=bindparam("v_until", type_=_until))
+    .returning(Job)
+)
 
 
 def release(job_id: str, owner: str) -> None:

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import inspect, update
+from sqlalchemy import update
 from sqlmodel import Session, select
 
-from services.worker import flow, lease, retry
+from services.worker import flow, lease, retry, statements
 from services.worker.context import LeaseLost, StepContext
 from services.worker.outcome import Fail, Finish, NextTurn, Outcome, describe
 from services.worker.steps import message, record, render, setup, verify
@@ -48,13 +48,10 @@ HANDLERS: dict[Stage, Handler] = {
     S.render_poll: render.poll,
     S.record: record.record,
 }
-_JOB_FIELDS = [c.key for c in inspect(Job).column_attrs]
-_TURN_FIELDS = [c.key for c in inspect(JobTurn).column_attrs]
-# attribute -> table column (`meta` is the `metadata` column): the writes are Core UPDATEs, no ORM bookkeeping
-_JOB_COLUMNS = {c.key: c.columns[0] for c in inspect(Job).column_attrs}
-_TURN_COLUMNS = {c.key: c.columns[0] for c in inspect(JobTurn).column_attrs}
-_JOBS = Job.__table__  # type: ignore[attr-defined]
-_TURNS = JobTurn.__table__  # type: ignore[attr-defined]
+# the writes are Core UPDATEs (services/worker/statements.py), no ORM bookkeeping
+_JOB_FIELDS = list(statements.JOB_COLUMNS)
+_TURN_FIELDS = list(statements.TURN_COLUMNS)
+_JOBS = statements.JOBS
 
 
 @dataclass
@@ -223,22 +220,16 @@ def _write(session: Session, step: Step, seq: int) -> bool:
     """The job's and turns' changed fields; False (nothing written) when the lease is no longer ours."""
     job = step.ctx.job
     changes = _diff(step.written_job, job, _JOB_FIELDS)
-    moved = session.execute(
-        update(_JOBS)
-        .where(_JOBS.c.id == job.id, _JOBS.c.lease_owner == step.ctx.owner, _JOBS.c.step_seq == seq)
-        .values({_JOB_COLUMNS[name]: value for name, value in changes.items()})
-    ).rowcount
+    where = {"w_id": job.id, "w_owner": step.ctx.owner, "w_seq": seq}
+    moved = session.execute(statements.job_update(tuple(changes)), where | statements.set_params(changes)).rowcount
     if moved != 1:
         session.rollback()
         return False
     for turn, written in zip(step.ctx.turns, step.written_turns, strict=True):
         turn_changes = _diff(written, turn, _TURN_FIELDS)
         if turn_changes:
-            session.execute(
-                update(_TURNS)
-                .where(_TURNS.c.id == turn.id)
-                .values({_TURN_COLUMNS[name]: value for name, value in turn_changes.items()})
-            )
+            params = {"w_id": turn.id} | statements.set_params(turn_changes)
+            session.execute(statements.turn_update(tuple(turn_changes)), params)
     return True
 
 

@@ -9,7 +9,9 @@ the protocol; two ways to wait for bytes.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import itertools
+import sys
 import time
 from typing import Any
 
@@ -32,7 +34,14 @@ from shared.nemo.render_status import parse_render_status
 from shared.nemo.stream_reader import EventCallback, aread_event_stream, is_event_stream
 from shared.nemo.wire import RenderStatus, StreamResult
 
-CONNECTIONS_PER_POOL = 256  # httpcore scans a pool per request: many small pools keep that cheap
+# httpcore scans a whole pool at every request and every response's end, and its scan is quadratic in the pool's
+# idle connections (it counts them once per idle connection): many small pools keep that cheap.
+CONNECTIONS_PER_POOL = 64
+# httpcore tries `import sniffio` for every lock and event it sets up; sniffio is not installed, and a failed import
+# searches the whole sys.path again each time. Recorded as absent, the import fails at once (httpcore then takes
+# asyncio, as it did).
+if importlib.util.find_spec("sniffio") is None:
+    sys.modules.setdefault("sniffio", None)  # type: ignore[assignment]
 
 
 class AsyncNemoClient:
