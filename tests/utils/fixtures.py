@@ -35,14 +35,15 @@ def database() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def services(database: str, redis_url: str, sim_url: str) -> Iterator[dict[str, stack.Proc]]:
-    """One worker on every queue, and beat (the sweeper), for the whole session."""
-    procs = {
-        "worker": stack.start_worker("worker"),
-        "beat": stack.start_process("beat", ["beat", "--loglevel", "INFO"]),
-    }
+    """One worker on every queue, and beat (the sweeper), for the whole session, supervised: a role that exits is
+    started again, as `reelmill up`, compose's restart policy or Kubernetes would (`stack.Supervisor`)."""
+    procs = {"worker": stack.start_worker("worker"), "beat": stack.start_beat()}
+    supervisor = stack.Supervisor(procs)
+    supervisor.start()
     try:
         yield procs
     finally:
+        supervisor.stop()
         for proc in procs.values():
             proc.stop()
 

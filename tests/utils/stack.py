@@ -12,11 +12,13 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pytest
@@ -139,8 +141,10 @@ class Proc:
     name: str
     popen: subprocess.Popen
     log: Path
+    stopped: bool = False  # stopped or killed on purpose (through stop/kill): a Supervisor leaves it down
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> None:
+        self.stopped = True
         if self.popen.poll() is None:
             self.popen.send_signal(sig)
             try:
@@ -183,6 +187,57 @@ def start_worker(
     )
     wait_log(proc, "ready", timeout=30)
     return proc
+
+
+def start_beat() -> Proc:
+    return start_process("beat", ["beat", "--loglevel", "INFO"])
+
+
+class Supervisor:
+    """Starts the session's worker or beat again when it exits on its own. A Celery process can exit on kombu's
+    lost-connection bug when Redis restarts (`AttributeError: 'NoneType' object has no attribute 'hostname'` in its
+    Redis transport); in production a supervisor starts it again, so one test's Redis restart must not leave the
+    tests after it without a worker. A process stopped or killed on purpose (`Proc.stop`, `Proc.kill`) is left
+    down, and a test that put its own back in ``procs`` meanwhile keeps it."""
+
+    STARTERS: ClassVar[dict[str, Callable[[], Proc]]] = {"worker": lambda: start_worker("worker"), "beat": start_beat}
+
+    def __init__(
+        self, procs: dict[str, Proc], every_s: float = 0.5, starters: dict[str, Callable[[], Proc]] | None = None
+    ) -> None:
+        self.procs, self.every_s = procs, every_s
+        self.starters = starters or self.STARTERS
+        self.restarts: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="supervisor", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=60)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.every_s):
+            for role, proc in list(self.procs.items()):
+                if proc.popen.poll() is None or proc.stopped or self._stop.is_set():
+                    continue
+                print(
+                    f"\n[supervisor] {role} exited ({proc.popen.returncode}); starting it again. Its last lines:"
+                    f"\n{proc.tail(15)}",
+                    file=sys.stderr,
+                )
+                try:
+                    fresh = self.starters[role]()
+                except Exception as exc:  # Redis still down: try again on the next round
+                    print(f"[supervisor] {role} did not start: {exc}", file=sys.stderr)
+                    continue
+                if self.procs.get(role) is proc:  # a test may have put its own back meanwhile
+                    self.procs[role] = fresh
+                    self.restarts.append(role)
+                else:
+                    fresh.stop()
 
 
 def wait_log(proc: Proc, needle: str, timeout: float = 30) -> None:
