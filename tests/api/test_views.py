@@ -17,6 +17,7 @@ from shared.redis_conn import get_redis
 from shared.tables import Delivery, Job
 from shared.webhooks.deliveries import WINDOW_S
 from tests.api.helpers import cancel_open, hold, no_dispatch  # noqa: F401
+from tests.batches.helpers import scheduler_held
 from tests.utils import stack
 
 pytestmark = pytest.mark.usefixtures("no_dispatch")
@@ -37,8 +38,13 @@ def create(api, tenant, body: dict) -> str:
     return resp.json()["id"]
 
 
-def test_a_tenant_sees_its_own_reservations_and_no_balance(api, two_tenants, settings_env) -> None:
+def test_a_tenant_sees_its_own_reservations_and_no_balance(api, two_tenants, settings_env, redis_url) -> None:
     mine, theirs = two_tenants
+    with scheduler_held():  # a session-wide worker's scheduler must not start the jobs while the test reads them
+        _reservations_and_balance(api, mine, theirs, settings_env)
+
+
+def _reservations_and_balance(api, mine, theirs, settings_env) -> None:
     create(api, mine, {"steps": [{"text": "a"}, {"text": "b"}]})
     create(api, theirs, {"prompt": "c"})
     view = api.get("/v1/credits", headers=mine.headers).json()
