@@ -51,6 +51,8 @@ def job_event(
 
 
 def _public(session: Session, job: Job, turns: Sequence[JobTurn]) -> dict[str, Any]:
+    if job.output is None and not any(t.output for t in turns):
+        return job_public(job, turns, {})  # an artifact copies an output and shows on it: with none, none to look up
     session.flush()  # an artifact planned in this transaction shows as pending
     return job_public(job, turns, artifacts_for(session, [job.id])[job.id])
 
