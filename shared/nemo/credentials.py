@@ -34,12 +34,12 @@ class DbTokenProvider:
         self.minter = minter
         self.margin = timedelta(seconds=margin_s)
         self._lock = threading.Lock()
-        self._cached: tuple[str, object] | None = None  # (token, expires_at)
+        self._cached: tuple[str, object, object] | None = None  # (token, expires_at, minted_at)
 
     # -- TokenProvider -------------------------------------------------------------------------------------
     def token(self) -> str:
         cached = self._cached
-        if cached and self._fresh(cached[1]):
+        if cached and self._fresh(cached[1], cached[2]):
             return cached[0]
         with self._lock:
             return self._load_or_mint(stale=None)
@@ -63,21 +63,27 @@ class DbTokenProvider:
                 session.add(row)
 
     # -- internals -----------------------------------------------------------------------------------------
-    def _fresh(self, expires_at: object) -> bool:
-        exp = as_utc(expires_at)  # type: ignore[arg-type]
-        return exp is None or exp - self.margin > utcnow()
+    def _fresh(self, expires_at: object, minted_at: object) -> bool:
+        """Whether the token has more than its margin left: an hour, or half its lifetime when it lives less than
+        two hours (as `AnonymousTokenProvider`): a short-lived token is used until it is half spent, not minted
+        again for every call (each mint is another upstream user, without this job's session)."""
+        exp, minted = as_utc(expires_at), as_utc(minted_at)  # type: ignore[arg-type]
+        if exp is None:
+            return True
+        margin = self.margin if minted is None else min(self.margin, (exp - minted) / 2)
+        return exp - margin > utcnow()
 
     def _load_or_mint(self, stale: str | None) -> str:
         with session_scope() as session:
             row = _locked_row(session, self.settings)
-            if row.token and row.token != stale and self._fresh(row.expires_at):
-                self._cached = (row.token, row.expires_at)
+            if row.token and row.token != stale and self._fresh(row.expires_at, row.minted_at):
+                self._cached = (row.token, row.expires_at, row.minted_at)
                 return row.token
             minted = self.minter(row.client_id)
             row.token, row.user_id, row.expires_at = minted.token, minted.user_id, minted.expires_at
             row.minted_at, row.exhausted_at, row.mints = utcnow(), None, row.mints + 1
             session.add(row)
-            self._cached = (minted.token, minted.expires_at)
+            self._cached = (minted.token, minted.expires_at, row.minted_at)
             return minted.token
 
 
