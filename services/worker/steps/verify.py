@@ -1,5 +1,5 @@
 """verify: read the session state after a message (the draft to render, the timeline summary, and after a silent
-stream what changed); also answers the `status` intent. credits: answers the `credits` intent."""
+stream whether and what changed); also answers the `status` intent. credits: answers the `credits` intent."""
 
 from __future__ import annotations
 
@@ -23,8 +23,17 @@ def verify(ctx: StepContext) -> Outcome:
             delay = ctx.settings.edit_settle_s * 2**ctx.job.attempts
             return RetryAfter(delay, "the draft has no segment yet", job=seen)
         return Fail("empty_draft", "NemoVideo produced no timeline for this instruction; try a more specific one")
+    # A stream that said nothing (about 30% of edits): the state is the only word on the edit. One that does not
+    # show yet is looked at again a few times, as an empty draft is; then the turn goes on, saying so.
+    silent = turn.intent == "sse" and (turn.silent or not messages)
+    unchanged = silent and turn.draft_before is not None and seen["draft_fp"] == turn.draft_before
+    if unchanged and ctx.job.attempts < EMPTY_DRAFT_RETRIES:
+        delay = ctx.settings.edit_settle_s * 2**ctx.job.attempts
+        return RetryAfter(delay, "a silent stream's edit does not show in the state yet", job=seen)
     summary = timeline_summary(draft)
-    if turn.intent == "sse" and (turn.silent or not messages):
+    if unchanged:
+        messages.append(f"NemoVideo reported no change to the timeline. {summary}")
+    elif silent:
         messages.append(f"The edit was applied. {summary}")
     return Advance(turn={"draft": draft, "timeline": summary, "messages": messages}, job=seen, note=summary)
 
