@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     sse_idle_s: float = 180.0  # a stream with no byte at all for this long is dead
     render_poll_s: float = 30.0
     render_max_s: float = 1800.0  # a render not finished after this long fails the job
+    render_retries: int = Field(2, ge=0, le=10)  # a render that failed upstream is submitted again this often
 
     # --- pipeline -----------------------------------------------------------------------------
     lease_s: float = 60.0  # a claimed step's lease; renewed while the step runs

@@ -141,6 +141,7 @@ class JobTurn(SQLModel, table=True):
     render_status: str | None = Field(default=None, max_length=16)
     render_progress: int = 0
     render_started_at: datetime | None = ts()
+    renders_failed: int = 0  # renders of this turn that failed upstream (each submitted again, up to a limit)
     output: dict[str, Any] | None = json_col(lambda: None, nullable=True)
     error_code: str | None = Field(default=None, max_length=40)
     error_message: str | None = Field(default=None, sa_column=Column(Text))

@@ -86,3 +86,19 @@ def test_retries_are_bounded(api, tenant, sim):
     assert done["error"]["code"] == "upstream_unavailable"
     assert "attempts" in done["error"]["message"]
     sim.clear_faults()
+
+
+def test_a_failed_render_is_submitted_again_then_fails_the_job_clearly(api, tenant, sim):
+    """NemoVideo says every render failed: each is submitted again under a new id (exports are free) until the
+    retries are spent; then the job fails `render_failed`, saying how many tries it made."""
+    sim.configure(silent_share=0.0, render_fail_share=1.0)
+    try:
+        job = submit(api, tenant)
+        done = stack.wait_job(api, tenant, job["id"], timeout=90)
+    finally:
+        sim.configure(render_fail_share=0.0)
+    assert done["status"] == "failed"
+    assert done["error"]["code"] == "render_failed"
+    tries = 1 + int(stack.test_env().get("REELMILL_RENDER_RETRIES", "2"))
+    assert f"{tries} of {tries} tries" in done["error"]["message"]
+    assert len(sim.session(session_of(job["id"]))["renders"]) == tries, "one render per try, never two at once"

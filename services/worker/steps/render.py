@@ -1,7 +1,8 @@
 """render_submit -> render_poll.
 
 The render id is written before the submit, so a retried submit (after a crash or a lost reply) first asks the
-upstream whether that id exists: one render per turn, never two.
+upstream whether that id exists: one render per turn at a time, never two. A render that failed upstream is
+submitted again under a new id (an export is free and its draft is unchanged), `REELMILL_RENDER_RETRIES` times.
 """
 
 from __future__ import annotations
@@ -86,7 +87,17 @@ def polled(ctx: StepContext, status: RenderStatus) -> Outcome:
     if status.status == "completed":
         return Advance(turn=fields | {"output": _output(ctx, status)}, stage=Stage.record, note="render completed")
     if status.status == "failed":
-        return Fail("render_failed", f"the render failed upstream: {status.error or 'no reason given'}", turn=fields)
+        reason = status.error or "no reason given"
+        if turn.renders_failed < ctx.settings.render_retries:  # an export is free: the same draft, a new render id
+            log.warning("render %s failed upstream (%s): submitting it again", turn.render_id, reason)
+            again = {"render_id": None, "render_submitted": False, "render_started_at": None}
+            return Advance(
+                turn=fields | again | {"renders_failed": turn.renders_failed + 1},
+                stage=Stage.render_submit,
+                note=f"the render failed upstream ({reason}): submitting it again",
+            )
+        tries = turn.renders_failed + 1
+        return Fail("render_failed", f"the render failed upstream ({tries} of {tries} tries): {reason}", turn=fields)
     if status.status == "canceled":
         return Cancel(code="render_canceled", message="the render was canceled upstream")
     started = as_utc(turn.render_started_at) or utcnow()
