@@ -101,6 +101,7 @@ class FaultSpec(BaseModel):
     session_id: str | None = None
     after_events: int | None = Field(None, ge=0)
     code: int | None = None  # json_error: the envelope's code (default 500)
+    error_form: int | None = Field(None, ge=0, le=2)  # stream_error: which documented form (default: in turn)
 
     @model_validator(mode="after")
     def _check(self) -> FaultSpec:

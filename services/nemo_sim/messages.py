@@ -56,6 +56,8 @@ def _stream_fault(request: Request, sim: SimState, session_id: str) -> tuple[int
     sim.ledger.fault_fired(request, "run_sse", spec.kind)
     if spec.kind == "drop":
         return None, spec.after_events if spec.after_events is not None else DEFAULT_DROP_AFTER
+    if spec.error_form is not None:
+        return spec.error_form, None
     form, sim.stream_errors = sim.stream_errors, sim.stream_errors + 1
     return form, None
 

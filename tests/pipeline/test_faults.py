@@ -13,7 +13,9 @@ pytestmark = pytest.mark.usefixtures("stack_ready")
 TRANSIENT = [
     ("run_sse", "http_429", {"retry_after": 1}),
     ("run_sse", "http_500", {}),
-    ("run_sse", "stream_error", {}),
+    ("run_sse", "stream_error", {"error_form": 0}),  # author "system", text "Error: ..."
+    ("run_sse", "stream_error", {"error_form": 1}),  # a bare {"error": ...}
+    ("run_sse", "stream_error", {"error_form": 2}),  # errorCode / errorMessage on an event
     ("session", "code_1001", {}),
     ("session", "http_401", {}),
     ("state", "http_503", {}),
@@ -23,7 +25,10 @@ TRANSIENT = [
 ]
 
 
-@pytest.mark.parametrize(("endpoint", "kind", "extra"), TRANSIENT, ids=[f"{e}-{k}" for e, k, _ in TRANSIENT])
+TRANSIENT_IDS = [f"{e}-{k}" + (f"-form{x['error_form']}" if "error_form" in x else "") for e, k, x in TRANSIENT]
+
+
+@pytest.mark.parametrize(("endpoint", "kind", "extra"), TRANSIENT, ids=TRANSIENT_IDS)
 def test_transient_faults_are_retried(api, tenant, sim, endpoint, kind, extra):
     sim.configure(silent_share=0.0)
     sim.fault(endpoint, kind, times=1, **extra)

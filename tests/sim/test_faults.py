@@ -144,3 +144,11 @@ def test_stream_errors_cycle_through_three_forms(sim: SimAdmin, up: Upstream, si
     assert system["author"] == "system" and texts([system])[0].startswith("Error: ")
     assert set(bare) == {"error"} and bare["error"]
     assert coded["errorCode"] and coded["errorMessage"] and "content" not in coded
+
+
+def test_a_stream_error_in_the_form_asked_for(sim: SimAdmin, up: Upstream, sid: str) -> None:
+    sim.fault("run_sse", "stream_error", error_form=2)
+    coded = events(up.message(sid, "go"))[-1]
+    assert coded["errorCode"] and coded["errorMessage"] and "content" not in coded
+    sim.fault("run_sse", "stream_error", error_form=1)
+    assert set(events(up.message(sid, "again"))[-1]) == {"error"}
