@@ -177,6 +177,9 @@ def start_process(name: str, args: list[str], env: dict[str, str] | None = None)
     return Proc(name, popen, log)
 
 
+WORKER_READY_S = 120.0
+
+
 def start_worker(
     name: str, queues: str = "steps,webhooks,streams,artifacts", concurrency: int = 40, **env: str
 ) -> Proc:
@@ -185,7 +188,12 @@ def start_worker(
         ["worker", "--queues", queues, "--concurrency", str(concurrency), "--hostname", f"{name}-{RUN_ID}@%h"],
         env,
     )
-    wait_log(proc, "ready", timeout=30)
+    try:
+        # ready in seconds on a quiet machine; a CI box running `reelmill up` tests beside it was seen to take 30 s
+        wait_log(proc, "ready", timeout=WORKER_READY_S)
+    except BaseException:
+        proc.stop()  # not left running behind a failed fixture
+        raise
     return proc
 
 
