@@ -92,6 +92,12 @@ def machine_times() -> tuple[float, float]:
     return sum(ticks) / os.sysconf("SC_CLK_TCK"), (ticks[3] + ticks[4]) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_busy(before: tuple[float, float], after: tuple[float, float]) -> tuple[float, float]:
+    """(all, busy) core-seconds between two ``machine_times()`` readings (/proc/stat adds up every core)."""
+    all_cores = after[0] - before[0]
+    return all_cores, all_cores - (after[1] - before[1])
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))] if ordered else 0.0
@@ -347,8 +353,7 @@ def crowd(case: Case, key: str, solo: float, timeout: float, intake: str = "post
     time.sleep(1.5)  # the processes flush their statement counts every second
     cpu_after, stmts_after = case.cpu(), case.statements()
     calls = case.sim_counters()["endpoints"]
-    all_cores = machine_after[0] - machine_before[0]  # core-seconds: /proc/stat adds up every core
-    busy = all_cores - (machine_after[1] - machine_before[1])
+    all_cores, busy = machine_busy(machine_before, machine_after)
     cpu_ms = {role: round(1000 * (cpu_after[role] - cpu_before.get(role, 0)) / case.jobs, 2) for role in cpu_after}
     orchestration = sum(v for role, v in cpu_ms.items() if role in ("api", "steps", "streams", "beat"))
     statements = {r: round((stmts_after[r] - stmts_before.get(r, 0)) / case.jobs, 1) for r in stmts_after}
@@ -445,7 +450,7 @@ def case_c(args: argparse.Namespace) -> dict[str, Any]:
         pg_s, machine_after = postgres_cpu_seconds() - pg_before, machine_times()
         api_ms = 1000 * (case.cpu()["api"] - cpu_before["api"]) / args.jobs_c
     rate = args.jobs_c / seconds
-    busy = (machine_after[0] - machine_before[0]) - (machine_after[1] - machine_before[1])
+    _, busy = machine_busy(machine_before, machine_after)
     return {
         "jobs": args.jobs_c,
         "clients": 32,

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from shared.db import session_scope
+from shared.nemo.tokens import renewal_margin_s
 from shared.nemo.wire import AnonymousToken
 from shared.settings import Settings
 from shared.tables import UpstreamCredential
@@ -32,7 +33,7 @@ class DbTokenProvider:
     def __init__(self, settings: Settings, minter: Minter, *, margin_s: float = 3600.0) -> None:
         self.settings = settings
         self.minter = minter
-        self.margin = timedelta(seconds=margin_s)
+        self.margin_s = margin_s
         self._lock = threading.Lock()
         self._cached: tuple[str, object, object] | None = None  # (token, expires_at, minted_at)
 
@@ -64,14 +65,15 @@ class DbTokenProvider:
 
     # -- internals -----------------------------------------------------------------------------------------
     def _fresh(self, expires_at: object, minted_at: object) -> bool:
-        """Whether the token has more than its margin left: an hour, or half its lifetime when it lives less than
-        two hours (as `AnonymousTokenProvider`): a short-lived token is used until it is half spent, not minted
-        again for every call (each mint is another upstream user, without this job's session)."""
+        """Whether the token has more than its renewal margin left (`renewal_margin_s`, as the in-process
+        provider): each mint is another upstream user, without the sessions of the jobs in flight."""
         exp, minted = as_utc(expires_at), as_utc(minted_at)  # type: ignore[arg-type]
         if exp is None:
             return True
-        margin = self.margin if minted is None else min(self.margin, (exp - minted) / 2)
-        return exp - margin > utcnow()
+        margin = self.margin_s
+        if minted is not None:
+            margin = renewal_margin_s((exp - minted).total_seconds(), self.margin_s)
+        return exp - timedelta(seconds=margin) > utcnow()
 
     def _load_or_mint(self, stale: str | None) -> str:
         with session_scope() as session:

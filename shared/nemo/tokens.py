@@ -185,9 +185,15 @@ class AnonymousTokenProvider:
         self._failure = None
         self.mints += 1
         lifetime = max(0.0, minted.expires_at.timestamp() - now)
-        self._valid_until = now + lifetime - min(self._margin_s, lifetime / 2)
+        self._valid_until = now + lifetime - renewal_margin_s(lifetime, self._margin_s)
         self._current = minted
         return minted
+
+
+def renewal_margin_s(lifetime_s: float, margin_s: float) -> float:
+    """How long before its expiry a token is replaced: ``margin_s``, or half its lifetime when that is shorter (a
+    short-lived token is used until half spent, not minted again for every call)."""
+    return min(margin_s, lifetime_s / 2)
 
 
 def derived_client_id(settings: Settings) -> str:
