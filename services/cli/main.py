@@ -5,7 +5,10 @@ Each command lives in a module named after it; this file only wires them togethe
 
 from __future__ import annotations
 
+import sys
+
 import typer
+from pydantic import ValidationError
 
 from services.cli import artifacts, batch, download, keys, serve, sim, submit, tenants, up
 
@@ -37,5 +40,20 @@ batch.app.command("download")(download.batch_download)
 app.add_typer(batch.app, name="batch")
 
 
+def main() -> None:
+    """The `reelmill` command. A setting the environment gives a value it cannot take ends the command with one
+    line per setting and exit code 2, not a traceback (which would also echo the value: it may be a secret)."""
+    try:
+        app()
+    except ValidationError as exc:
+        if exc.title != "Settings":
+            raise
+        for error in exc.errors(include_input=False, include_url=False):
+            name = str(error["loc"][0]) if error["loc"] else "?"
+            env = name if name.isupper() else f"REELMILL_{name.upper()}"
+            print(f"reelmill: invalid setting {env}: {error['msg']}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 if __name__ == "__main__":  # pragma: no cover
-    app()
+    main()
